@@ -1,0 +1,22 @@
+"""The README's Python example runs as written."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no Python example"
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    assert (tmp_path / "separator.joblib").exists()
+    assert namespace["sources"].shape == (2, namespace["tone"].size)
+    np.testing.assert_allclose(
+        namespace["sources"].sum(axis=0), namespace["tone"] + namespace["bursts"], atol=1e-4
+    )
