@@ -12,7 +12,9 @@ __version__ = "0.1.0"
 
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
+from .persistence import load_model, save_model
 from .resynthesis import MaskResynthesizer, make_separation_pipeline
+from .separation import separate
 from .spectrogram import SpectrogramTransformer
 
 __all__ = [
@@ -20,5 +22,8 @@ __all__ = [
     "MaskResynthesizer",
     "SpectrogramTransformer",
     "StackedRBMAutoencoder",
+    "load_model",
     "make_separation_pipeline",
+    "save_model",
+    "separate",
 ]

@@ -1,0 +1,122 @@
+"""Each subcommand of the ``skaesep`` console script, on short audio."""
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+
+from skaesep.cli import main
+from skaesep.datasets import make_instrument_stem
+from skaesep.persistence import load_model, save_model
+
+SR = 8000
+FAST = ["--sr", str(SR), "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def stems_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stems")
+    for k, name in enumerate(["flute", "drums"]):
+        (root / name).mkdir()
+        y = make_instrument_stem(name, duration=4.0, sr=SR, random_state=k)
+        sf.write(root / name / f"{name}.wav", y, SR)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_path(stems_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.skaesep"
+    assert main(["train", str(stems_dir), "--out", str(path), "--segment", "2", *FAST]) == 0
+    return path
+
+
+def test_demo_writes_audio_figures_and_prints_table(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--duration", "2", "--instruments", "flute",
+                 "drums", *FAST])
+    assert code == 0
+    table = capsys.readouterr().out
+    for method in ("skaesep (identified)", "mixture", "oracle ratio mask"):
+        assert method in table
+    names = {p.name for p in out.iterdir()}
+    assert {"mixture.wav", "drums.wav", "flute.wav", "fig4_spectrogram.png",
+            "fig5_reconstruction.png", "fig6_code_activations.png"} <= names
+    mixture, sr = sf.read(out / "mixture.wav")
+    sources = [sf.read(out / f"{n}.wav")[0] for n in ("drums", "flute")]
+    assert sr == SR and mixture.size == 2 * SR
+    np.testing.assert_allclose(sum(sources), mixture, atol=1e-4)
+    # A second run does not overwrite without --force.
+    assert main(["demo", "--out", str(out), "--duration", "2", *FAST]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_train_writes_a_loadable_model(model_path):
+    model = load_model(model_path)
+    assert list(model.classes_) == ["drums", "flute"]
+
+
+def test_separate_keeps_rate_channels_and_length(tmp_path, model_path, capsys):
+    rng = np.random.default_rng(0)
+    stereo = rng.normal(0, 0.1, (3 * 11025, 2)).astype(np.float32)
+    sf.write(tmp_path / "stereo.wav", stereo, 11025)
+    mono = make_instrument_stem("flute", duration=3.0, sr=SR, random_state=5)
+    sf.write(tmp_path / "mono.flac", mono, SR)
+    (tmp_path / "broken.wav").write_bytes(b"not audio at all")
+    out = tmp_path / "out"
+    files = [tmp_path / "stereo.wav", tmp_path / "broken.wav", tmp_path / "mono.flac"]
+    code = main(["separate", *map(str, files), "--model", str(model_path), "--out", str(out),
+                 "--quiet"])
+    assert code == 1  # the broken file is reported, the others are still separated
+    assert "broken.wav" in capsys.readouterr().err
+    assert not (out / "broken").exists()
+    drums, sr = sf.read(out / "stereo" / "drums.wav")
+    assert sr == 11025 and drums.shape == stereo.shape
+    flute, sr = sf.read(out / "mono" / "flute.wav")
+    drums, _ = sf.read(out / "mono" / "drums.wav")
+    assert sr == SR and flute.shape == mono.shape
+    np.testing.assert_allclose(flute + drums, mono, atol=1e-4)
+    # Nothing is overwritten without --force; with it, it is.
+    before = (out / "mono" / "flute.wav").stat().st_mtime_ns
+    assert main(["separate", str(files[2]), "--model", str(model_path), "--out", str(out),
+                 "--quiet"]) == 1
+    assert (out / "mono" / "flute.wav").stat().st_mtime_ns == before
+    assert main(["separate", str(files[2]), "--model", str(model_path), "--out", str(out),
+                 "--quiet", "--force"]) == 0
+
+
+def test_evaluate_prints_table_and_rejects_mismatched_rates(tmp_path, capsys):
+    refs = [make_instrument_stem(n, duration=2.0, sr=SR, random_state=1) for n in ("flute", "drums")]
+    for k, y in enumerate(refs):
+        sf.write(tmp_path / f"ref{k}.wav", y, SR)
+        sf.write(tmp_path / f"est{k}.wav", y + 0.01 * refs[1 - k], SR)
+    sf.write(tmp_path / "mix.wav", refs[0] + refs[1], SR)
+    args = ["evaluate", "--references", str(tmp_path / "ref0.wav"), str(tmp_path / "ref1.wav"),
+            "--estimates", str(tmp_path / "est1.wav"), str(tmp_path / "est0.wav"),
+            "--mixture", str(tmp_path / "mix.wav"), "--permutation"]
+    assert main(args) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("estimates")][0]
+    assert float(line.split()[1]) > 30  # SDR of near-perfect estimates, once permuted
+    sf.write(tmp_path / "est0.wav", refs[0][::2], SR // 2)
+    assert main(args) == 2
+    assert "mismatched sample rates" in capsys.readouterr().err
+
+
+def test_model_file_errors_name_the_problem(tmp_path, model_path):
+    corrupt = tmp_path / "corrupt.skaesep"
+    corrupt.write_bytes(model_path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupt"):
+        load_model(corrupt)
+    foreign = tmp_path / "foreign.joblib"
+    joblib.dump({"weights": [1, 2]}, foreign)
+    with pytest.raises(ValueError, match="not a skaesep model"):
+        load_model(foreign)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model(tmp_path / "missing")
+    with pytest.raises(TypeError, match="MaskResynthesizer"):
+        save_model(object(), tmp_path / "x")
+
+
+def test_train_errors_on_missing_folder(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope"), "--out", str(tmp_path / "m"), *FAST]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
