@@ -1,4 +1,7 @@
-"""The README's Python example runs as written."""
+"""The README's Python example runs as written.
+
+Every ```python block runs; snippets that need the user's own files are fenced ```py.
+"""
 
 import re
 from pathlib import Path
