@@ -1,9 +1,9 @@
 """Greedy pretraining of one Bernoulli RBM layer by contrastive divergence."""
 
 import numpy as np
-from sklearn.utils import gen_batches
 
 from ._base import sigmoid_
+from ._blas import axpy, dot, gemm
 
 
 def pretrain_rbm(
@@ -70,33 +70,53 @@ def pretrain_rbm(
     vel_h = np.zeros_like(hidden_bias)
     vel_v = np.zeros_like(visible_bias)
     batch_size = min(batch_size, n_samples)
+    # Uniforms for the Gibbs samples are drawn in the data's dtype (float32
+    # for float32 data) from a generator seeded by ``rng``.
+    gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+    # Workspace, allocated once. Rows [0, n) of VV and HH hold the positive
+    # phase (v0, h0), rows [n, 2n) the negative one (v, h), so that
+    # ``v0.T @ h0 - v.T @ h`` is the single product ``VV.T @ [h0; -h]``.
+    VV = np.empty((2 * batch_size, n_visible), dtype=dtype)
+    HH = np.empty((2 * batch_size, n_hidden), dtype=dtype)
+    U = np.empty((batch_size, n_hidden), dtype=dtype)
     errors = []
     for _ in range(n_epochs):
         order = rng.permutation(n_samples)
         sq_err = 0.0
-        for batch in gen_batches(n_samples, batch_size):
-            v0 = V[order[batch]]
-            h0 = sigmoid_(v0 @ W + hidden_bias)
-            h = h0
+        for start in range(0, n_samples, batch_size):
+            idx = order[start : start + batch_size]
+            n = idx.shape[0]
+            v0, v = VV[:n], VV[n : 2 * n]
+            h0, h = HH[:n], HH[n : 2 * n]
+            u = U[:n]
+            np.take(V, idx, axis=0, out=v0)
+            gemm(v0, W, h0)
+            h0 += hidden_bias
+            sigmoid_(h0)
+            h_prev = h0
             for _step in range(cd_steps):
-                h_sample = (rng.random_sample(h.shape) < h).astype(dtype)
-                v = sigmoid_(h_sample @ W.T + visible_bias)
-                h = sigmoid_(v @ W + hidden_bias)
-            n = v0.shape[0]
-            grad_W = v0.T @ h0
-            grad_W -= v.T @ h
-            grad_W /= n
-            grad_W -= weight_decay * W
-            vel_W *= momentum
-            vel_W += learning_rate * grad_W
-            W += vel_W
+                gen.random(out=u, dtype=dtype)
+                np.less(u, h_prev, out=u)  # u becomes the 0/1 hidden sample
+                gemm(u, W.T, v)
+                v += visible_bias
+                sigmoid_(v)
+                gemm(v, W, h)
+                h += hidden_bias
+                sigmoid_(h)
+                h_prev = h
+            step = learning_rate / n
             vel_h *= momentum
-            vel_h += learning_rate * (h0 - h).mean(axis=0)
-            hidden_bias += vel_h
+            vel_h += step * (h0.sum(axis=0) - h.sum(axis=0))
             vel_v *= momentum
-            vel_v += learning_rate * (v0 - v).mean(axis=0)
+            vel_v += step * (v0.sum(axis=0) - v.sum(axis=0))
+            # vel_W = momentum * vel_W + lr * ((v0.T h0 - v.T h) / n - decay * W)
+            np.negative(h, out=h)
+            gemm(VV[: 2 * n].T, HH[: 2 * n], vel_W, alpha=step, beta=momentum)
+            axpy(W, vel_W, -learning_rate * weight_decay)
+            W += vel_W
+            hidden_bias += vel_h
             visible_bias += vel_v
-            diff = v0 - v
-            sq_err += float(np.einsum("ij,ij->", diff, diff))
+            v -= v0
+            sq_err += dot(v, v)
         errors.append(sq_err / V.size)
     return W, hidden_bias, visible_bias, errors

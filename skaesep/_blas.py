@@ -1,0 +1,85 @@
+"""In-place BLAS products for the training and inference loops.
+
+NumPy's ``matmul`` has no ``alpha``/``beta``, so an update such as
+``V = momentum * V + lr * A.T @ B`` costs a temporary and extra passes over a
+weight-sized array. :func:`gemm` calls BLAS ``?gemm`` from
+:mod:`scipy.linalg.blas` on C-ordered arrays (through their Fortran-ordered
+transposes, so nothing is copied) and writes into ``C``.
+
+SciPy ships its own OpenBLAS, whose threads sit beside NumPy's. Mixing the two
+in one loop leaves the idle library's threads spinning on the cores the busy
+one needs, so the loops route *every* product and dot through this module.
+"""
+
+import numpy as np
+from scipy.linalg import blas as _scipy_blas
+
+_FUNCS = {}
+# Route products through NumPy instead (for measurements only).
+_NUMPY = False
+
+
+def _func(name, dtype):
+    key = (name, np.dtype(dtype).char)
+    f = _FUNCS.get(key)
+    if f is None:
+        f = _FUNCS[key] = _scipy_blas.get_blas_funcs(name, dtype=np.dtype(dtype))
+    return f
+
+
+def _fortran_operand(X):
+    """An F-ordered array ``F`` and flag ``t`` with ``op(F) == X.T``."""
+    if X.flags.c_contiguous:
+        return X.T, 0
+    if X.flags.f_contiguous:
+        return X, 1
+    return np.ascontiguousarray(X).T, 0
+
+
+def gemm(A, B, C, alpha=1.0, beta=0.0):
+    """``C = alpha * A @ B + beta * C`` in place; returns ``C``.
+
+    ``C`` must be C-contiguous; ``A`` and ``B`` may be C- or F-contiguous
+    (e.g. the transpose of a C-ordered matrix) and of ``C``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A, B = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    >>> C = np.ones((2, 4), np.float32)
+    >>> gemm(A, B, C, alpha=2.0, beta=1.0)[0, 0]
+    np.float32(7.0)
+    """
+    if A.shape[0] == 0 or B.shape[1] == 0:
+        return C
+    if _NUMPY:
+        if beta == 0.0 and alpha == 1.0:
+            return np.matmul(A, B, out=C)
+        P = A @ B
+        P *= alpha
+        C *= beta
+        C += P
+        return C
+    if A.shape[1] == 0:
+        C *= beta
+        return C
+    b, trans_b = _fortran_operand(B)
+    a, trans_a = _fortran_operand(A)
+    # Row-major C = A @ B is column-major C.T = B.T @ A.T.
+    out = _func("gemm", C.dtype)(
+        alpha, b, a, beta=beta, c=C.T, trans_a=trans_b, trans_b=trans_a, overwrite_c=1
+    )
+    if not np.shares_memory(out, C):  # pragma: no cover - only for odd layouts
+        C[...] = out.T
+    return C
+
+
+def dot(x, y):
+    """``sum(x * y)`` of two contiguous arrays of one dtype, as a Python float."""
+    return float(_func("dot", x.dtype)(x.reshape(-1), y.reshape(-1)))
+
+
+def axpy(x, y, a):
+    """``y += a * x`` in place for contiguous arrays of one dtype; returns ``y``."""
+    _func("axpy", y.dtype)(x.reshape(-1), y.reshape(-1), a=a)
+    return y
