@@ -2,6 +2,7 @@
 
 from numbers import Integral, Real
 
+import librosa
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
@@ -12,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._sklearn_compat import HasMethods, Interval, _fit_context, validate_data
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
-from .spectrogram import SpectrogramTransformer
+from .spectrogram import WINDOW, SpectrogramTransformer
 
 
 def make_separation_pipeline(
@@ -256,45 +257,154 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return np.stack([self._separate_one(clip) for clip in y])
 
     def _separate_one(self, y):
+        """Sources of one recording, computed block by block of STFT frames.
+
+        Equals masking the whole STFT at once and inverting it with
+        ``spectrogram.istft`` (up to float rounding), but only one block of
+        ``_BLOCK_FRAMES`` frames (and the chunks that cover it) is in memory at
+        a time: the per-block inverse FFTs are overlap-added into the output
+        and divided by the window envelope at the end, as ``librosa.istft``
+        does.
+        """
+        spectrogram, _, _ = self._steps()
+        n = y.shape[-1]
+        n_fft, hop = spectrogram.win_length_, spectrogram.hop_length_
+        pad = n_fft // 2
+        n_t = 1 + max(n, n_fft) // hop  # frames of spectrogram.stft(y)
+        # Frames that librosa.istft(..., length=n) overlap-adds.
+        n_ola = min(n_t, int(np.ceil((n + 2 * pad) / hop)))
+        n_pieces = -(-n_fft // hop)
+        length = max((n_ola + n_pieces + 1) * hop, n + 2 * pad)
+        window = librosa.filters.get_window(WINDOW, n_fft, fftbins=True).astype(y.dtype)
+        out = np.zeros((self.n_sources_, length), dtype=y.dtype)
+        for f0 in range(0, n_ola, _BLOCK_FRAMES):
+            f1 = min(f0 + _BLOCK_FRAMES, n_ola)
+            S, s0 = self._stft_frames(y, f0, f1, n_t)
+            estimates = self._block_estimates(S, s0, f0, f1, n_t)
+            masks = self._masks(estimates)
+            frames = np.fft.irfft(masks * S[:, f0 - s0 : f1 - s0], n=n_fft, axis=-2)
+            frames *= window[:, None]
+            for k in range(self.n_sources_):
+                _overlap_add(out[k, f0 * hop :], frames[k], hop)
+        envelope = np.zeros(length, dtype=y.dtype)
+        _overlap_add(envelope, np.broadcast_to((window**2)[:, None], (n_fft, n_ola)), hop)
+        nonzero = envelope > np.finfo(envelope.dtype).tiny
+        out[:, nonzero] /= envelope[nonzero]
+        return out[:, pad : pad + n]
+
+    def _stft_frames(self, y, f0, f1, n_t):
+        """STFT frames covering output frames [f0, f1) and their chunks' inputs.
+
+        Returns the complex frames ``S[:, s0:s1]`` of ``spectrogram.stft(y)``
+        and ``s0``.
+        """
+        spectrogram, _, _ = self._steps()
+        n_frames, hop_c = spectrogram.n_frames, self._chunk_hop()
+        c_lo, c_hi = self._chunk_range(f0, f1, n_t)
+        s0 = min(f0, c_lo * hop_c)
+        s1 = min(max(f1, c_hi * hop_c + n_frames), n_t)
+        n_fft, hop = spectrogram.win_length_, spectrogram.hop_length_
+        # Samples of the centred (zero-padded by n_fft // 2) signal these frames see.
+        start = s0 * hop - n_fft // 2
+        segment = np.zeros((s1 - s0 - 1) * hop + n_fft, dtype=y.dtype)
+        a, b = max(start, 0), min(start + segment.size, y.shape[-1])
+        if b > a:
+            segment[a - start : b - start] = y[a:b]
+        S = librosa.stft(
+            segment,
+            n_fft=n_fft,
+            hop_length=hop,
+            win_length=n_fft,
+            window=WINDOW,
+            center=False,
+        )
+        return S, s0
+
+    def _chunk_hop(self):
+        spectrogram, _, _ = self._steps()
+        return self.chunk_hop or max(1, spectrogram.n_frames // 2)
+
+    def _chunk_range(self, f0, f1, n_t):
+        """First and last chunk (inclusive) that hold a frame of [f0, f1)."""
+        spectrogram, _, _ = self._steps()
+        n_frames, hop_c = spectrogram.n_frames, self._chunk_hop()
+        n_chunks = 1 + max(0, -(-(n_t - n_frames) // hop_c))
+        c_lo = min(max(0, -(-(f0 - n_frames + 1) // hop_c)), n_chunks - 1)
+        c_hi = min(n_chunks - 1, (f1 - 1) // hop_c)
+        return c_lo, max(c_lo, c_hi)
+
+    def _block_estimates(self, S, s0, f0, f1, n_t):
+        """Magnitude estimate of each source on frames [f0, f1) (before unscaling).
+
+        Encodes the chunks that cover the frames in one product, decodes every
+        source's masked codes in one product, and averages the chunks'
+        overlapping frames.
+        """
         spectrogram, autoencoder, clusterer = self._steps()
-        S = spectrogram.stft(y)
-        estimates = self._source_spectrograms(np.abs(S).astype(y.dtype, copy=False))
+        n_frames, hop_c = spectrogram.n_frames, self._chunk_hop()
+        c_lo, c_hi = self._chunk_range(f0, f1, n_t)
+        V = spectrogram.scale(np.abs(S).astype(S.real.dtype, copy=False))
+        n_bins = V.shape[0]
+        starts = np.arange(c_lo, c_hi + 1) * hop_c - s0
+        span = starts[-1] + n_frames
+        padded = np.zeros((span, n_bins), dtype=V.dtype)
+        valid = min(V.shape[1], span)
+        padded[:valid] = V[:, :valid].T
+        frames = starts[:, None] + np.arange(n_frames)
+        # (chunks, frames, bins) flattened: the chunk layout of SpectrogramTransformer.
+        chunks = padded[frames].reshape(len(starts), -1)
+        codes = autoencoder.encode(chunks)
+        r = clusterer.responsibilities_.astype(V.dtype).T  # (n_sources, n_units)
+        masked = (codes[None, :, :] * r[:, None, :]).reshape(-1, codes.shape[1])
+        decoded = autoencoder.decode(masked).reshape(len(r), len(starts), n_frames, n_bins)
+        acc = np.zeros((len(r), span, n_bins), dtype=V.dtype)
+        weight = np.zeros(span, dtype=V.dtype)
+        # Overlap-add: within one frame offset the chunks' frames are distinct.
+        for j in range(n_frames):
+            acc[:, starts + j] += decoded[:, :, j]
+            weight[starts + j] += 1.0
+        a, b = f0 - s0, f1 - s0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = acc[:, a:b] / weight[a:b, None]
+        return est.transpose(0, 2, 1)
+
+    def _masks(self, estimates):
+        """Soft masks ``M_k ** p / sum_j M_j ** p`` from scaled estimates."""
+        spectrogram, _, _ = self._steps()
+        estimates = spectrogram.unscale(estimates)
         estimates **= self.mask_power
         total = estimates.sum(axis=0)
-        masks = np.divide(
+        return np.divide(
             estimates,
             total,
             out=np.full_like(estimates, 1.0 / len(estimates)),
             where=total > 0,
         )
-        return spectrogram.istft(masks * S, length=y.shape[-1]).astype(y.dtype, copy=False)
 
     def _source_spectrograms(self, magnitude):
         """Magnitude estimate of each source, shape (n_sources, n_bins, n_frames)."""
-        spectrogram, autoencoder, clusterer = self._steps()
-        n_frames = spectrogram.n_frames
-        hop = self.chunk_hop or max(1, n_frames // 2)
-        V = spectrogram.scale(magnitude)
-        n_bins, n_t = V.shape
-        n_chunks = 1 + max(0, -(-(n_t - n_frames) // hop))
-        padded = np.zeros((n_bins, (n_chunks - 1) * hop + n_frames), dtype=V.dtype)
-        padded[:, :n_t] = V
-        starts = np.arange(n_chunks) * hop
-        frames = starts[:, None] + np.arange(n_frames)
-        # (chunks, frames, bins) flattened: the chunk layout of SpectrogramTransformer.
-        chunks = padded.T[frames].reshape(n_chunks, -1)
-        codes = autoencoder.encode(chunks)
-        weight = np.zeros(padded.shape[1], dtype=V.dtype)
-        for j in range(n_frames):
-            weight[starts + j] += 1.0
-        out = np.empty((clusterer.n_sources_, n_bins, n_t), dtype=V.dtype)
-        acc = np.empty((padded.shape[1], n_bins), dtype=V.dtype)
-        for k in range(clusterer.n_sources_):
-            r = clusterer.responsibilities_[:, k].astype(V.dtype)
-            decoded = autoencoder.decode(codes * r).reshape(n_chunks, n_frames, n_bins)
-            acc[...] = 0.0
-            # Overlap-add: within one frame offset the chunks' frames are distinct.
-            for j in range(n_frames):
-                acc[starts + j] += decoded[:, j]
-            out[k] = (acc[:n_t] / weight[:n_t, None]).T
-        return spectrogram.unscale(out)
+        spectrogram, _, _ = self._steps()
+        V = magnitude
+        n_t = V.shape[-1]
+        out = []
+        for f0 in range(0, n_t, _BLOCK_FRAMES):
+            f1 = min(f0 + _BLOCK_FRAMES, n_t)
+            c_lo, c_hi = self._chunk_range(f0, f1, n_t)
+            s0 = min(f0, c_lo * self._chunk_hop())
+            out.append(self._block_estimates(V[:, s0:], s0, f0, f1, n_t))
+        return spectrogram.unscale(np.concatenate(out, axis=-1))
+
+
+# STFT frames separated at a time (about 25 s at 44.1 kHz): bounds memory and
+# keeps the encode/decode products a few hundred chunks tall.
+_BLOCK_FRAMES = 4096
+
+
+def _overlap_add(y, frames, hop):
+    """``y[t * hop + i] += frames[i, t]`` for frames of shape (n_fft, n_frames)."""
+    n_fft, n = frames.shape
+    for q in range(0, n_fft, hop):
+        width = min(hop, n_fft - q)
+        first = q // hop
+        rows = y[first * hop : (first + n) * hop].reshape(n, hop)
+        rows[:, :width] += frames[q : q + width].T
