@@ -14,8 +14,9 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, check_non_negative
 from threadpoolctl import threadpool_info
 
-from ._base import binary_cross_entropy, sigmoid_
+from ._base import binary_cross_entropy
 from ._blas import dot, gemm
+from ._blas import logistic_ as sigmoid_
 from ._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 from .rbm import pretrain_rbm
 

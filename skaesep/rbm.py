@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ._base import sigmoid_
 from ._blas import axpy, dot, gemm
+from ._blas import logistic_ as sigmoid_
 
 
 def pretrain_rbm(
