@@ -288,8 +288,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 _overlap_add(out[k, f0 * hop :], frames[k], hop)
         envelope = np.zeros(length, dtype=y.dtype)
         _overlap_add(envelope, np.broadcast_to((window**2)[:, None], (n_fft, n_ola)), hop)
+        # In place: boolean indexing would copy the whole output twice.
         nonzero = envelope > np.finfo(envelope.dtype).tiny
-        out[:, nonzero] /= envelope[nonzero]
+        np.divide(out, envelope, out=out, where=nonzero)
         return out[:, pad : pad + n]
 
     def _stft_frames(self, y, f0, f1, n_t):
