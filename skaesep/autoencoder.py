@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, check_non_negative
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._base import binary_cross_entropy
 from ._blas import dot, gemm
@@ -79,6 +79,11 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         Epochs without improvement before stopping.
     verbose : int, default=0
         Print the loss of each epoch when positive.
+    n_threads : int, default=None
+        BLAS threads while fitting. ``None`` uses one: mini-batch products
+        are small, and two OpenBLAS threads were measured tens of times
+        slower than one when another process shares a 2-core machine (see
+        ``docs/benchmarks.md``). Inference is not limited.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gibbs sampling and shuffling.
 
@@ -143,6 +148,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -166,6 +172,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         validation_fraction=0.1,
         n_iter_no_change=5,
         verbose=0,
+        n_threads=None,
         random_state=None,
     ):
         self.layer_sizes = layer_sizes
@@ -185,6 +192,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -211,8 +219,9 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         blocks = X.reshape(-1, self.input_size_)
         rng = check_random_state(self.random_state)
 
-        self._pretrain(blocks, layer_sizes, rng)
-        self._fine_tune(blocks, rng)
+        with threadpool_limits(limits=self.n_threads or 1, user_api="blas"):
+            self._pretrain(blocks, layer_sizes, rng)
+            self._fine_tune(blocks, rng)
         self._n_features_out = (X.shape[1] // self.input_size_) * layer_sizes[-1]
         return self
 
