@@ -8,11 +8,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._sklearn_compat import HasMethods, Interval, _fit_context, validate_data
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
+from .discriminative import discriminative_fine_tune
 from .spectrogram import WINDOW, SpectrogramTransformer
 
 
@@ -108,9 +109,25 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     chunk_hop : int, default=None
         Frames between successive chunks when separating. ``None`` uses half
         a chunk (at least 1).
+    discriminative_epochs : int, default=0
+        Epochs of discriminative fine-tuning through the masks after the
+        pipeline is fitted, when ``fit`` gets isolated instruments with ``y``
+        (ignored without ``y`` or with a frozen pipeline). Each epoch draws
+        ``discriminative_mixtures`` random mixtures of chunks of the training
+        clips, and the autoencoder learns to decode each instrument's masked
+        code to that instrument's spectrum; see
+        :func:`skaesep.discriminative.discriminative_fine_tune`. 0 keeps the
+        report's purely unsupervised network.
+    discriminative_mixtures : int, default=20000
+        Mixture chunks drawn per discriminative epoch.
+    max_mixed_sources : int, default=3
+        Instruments in one training mixture at most (1 to this many).
+    discriminative_learning_rate : float, default=1e-3
+        Adam step size of the discriminative fine-tuning.
     random_state : int, RandomState instance or None, default=None
         Seeds every step of the pipeline whose own ``random_state`` is
-        ``None``; steps with a seed of their own keep it.
+        ``None``; steps with a seed of their own keep it. Also seeds the
+        discriminative mixtures.
 
     Attributes
     ----------
@@ -122,6 +139,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Sources produced.
     n_features_in_ : int
         Samples per clip seen in ``fit``.
+    discriminative_loss_curve_ : list of float
+        Loss per discriminative epoch (empty when none ran).
 
     See Also
     --------
@@ -148,13 +167,32 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "pipeline": [HasMethods(["fit", "transform"]), None],
         "mask_power": [Interval(Real, 0, None, closed="neither")],
         "chunk_hop": [Interval(Integral, 1, None, closed="left"), None],
+        "discriminative_epochs": [Interval(Integral, 0, None, closed="left")],
+        "discriminative_mixtures": [Interval(Integral, 1, None, closed="left")],
+        "max_mixed_sources": [Interval(Integral, 1, None, closed="left")],
+        "discriminative_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, pipeline=None, *, mask_power=1.0, chunk_hop=None, random_state=None):
+    def __init__(
+        self,
+        pipeline=None,
+        *,
+        mask_power=1.0,
+        chunk_hop=None,
+        discriminative_epochs=0,
+        discriminative_mixtures=20000,
+        max_mixed_sources=3,
+        discriminative_learning_rate=1e-3,
+        random_state=None,
+    ):
         self.pipeline = pipeline
         self.mask_power = mask_power
         self.chunk_hop = chunk_hop
+        self.discriminative_epochs = discriminative_epochs
+        self.discriminative_mixtures = discriminative_mixtures
+        self.max_mixed_sources = max_mixed_sources
+        self.discriminative_learning_rate = discriminative_learning_rate
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -175,11 +213,14 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             Fitted separator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self.discriminative_loss_curve_ = []
         if isinstance(self.pipeline, FrozenEstimator):
             self.pipeline_ = self.pipeline.estimator
             check_is_fitted(self.pipeline_)
         else:
             self.pipeline_ = self._fit_pipeline(X, y)
+            if y is not None and self.discriminative_epochs > 0:
+                self._fit_discriminative(X, y)
         spectrogram, _, clusterer = self._steps()
         self.classes_ = clusterer.classes_
         self.n_sources_ = len(self.classes_)
@@ -209,6 +250,30 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         clusterer.fit(codes, y)
         return pipeline
 
+    def _fit_discriminative(self, X, y):
+        spectrogram, autoencoder, clusterer = self._steps()
+        if autoencoder.input_size_ != spectrogram.chunk_size_:
+            raise ValueError(
+                "discriminative_epochs needs the autoencoder's input_size to be one "
+                f"spectrogram chunk ({spectrogram.chunk_size_}), got {autoencoder.input_size_}."
+            )
+        labels = np.searchsorted(clusterer.classes_, column_or_1d(y))
+        rng = check_random_state(self.random_state)
+        self.discriminative_loss_curve_ = discriminative_fine_tune(
+            autoencoder,
+            spectrogram,
+            clusterer.responsibilities_,
+            [spectrogram.stft(clip) for clip in X],
+            labels,
+            n_epochs=self.discriminative_epochs,
+            n_mixtures=self.discriminative_mixtures,
+            max_sources=self.max_mixed_sources,
+            learning_rate=self.discriminative_learning_rate,
+            batch_size=autoencoder.batch_size,
+            random_state=rng,
+            verbose=autoencoder.verbose,
+        )
+
     def _steps(self):
         return tuple(step for _, step in self.pipeline_.steps)
 
@@ -230,18 +295,24 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.separate(X).reshape(X.shape[0], -1)
 
-    def separate(self, y):
+    def separate(self, y, sources=None):
         """Separate recordings of any length.
 
         Parameters
         ----------
         y : array-like of shape (n_samples,) or (n_clips, n_samples)
             Mono mixtures at the spectrogram's sample rate.
+        sources : array-like of str or int, default=None
+            Names (entries of ``classes_``) of the sources known to be in
+            the mixture; the masks are shared among these alone and only
+            their estimates are returned, in the order given. ``None``
+            separates into every source.
 
         Returns
         -------
-        sources : ndarray of shape (n_sources_, n_samples) or (n_clips, n_sources_, n_samples)
-            Separated sources in the order of ``classes_``; they sum to ``y``.
+        sources : ndarray of shape (n_sources, n_samples) or (n_clips, n_sources, n_samples)
+            Separated sources, in the order of ``classes_`` (or of
+            ``sources``); they sum to ``y``.
         """
         check_is_fitted(self)
         y = np.asarray(y)
@@ -252,11 +323,20 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                              f"(n_clips, n_samples) with n_samples > 0, got {y.shape}.")
         if not np.isfinite(y).all():
             raise ValueError("separate got audio with NaN or infinite samples.")
+        keep = None
+        if sources is not None:
+            names = list(self.classes_)
+            unknown = [s for s in sources if s not in names]
+            if unknown or len(sources) == 0:
+                raise ValueError(
+                    f"sources must name entries of classes_ {names}, got {list(sources)}."
+                )
+            keep = np.array([names.index(s) for s in sources])
         if y.ndim == 1:
-            return self._separate_one(y)
-        return np.stack([self._separate_one(clip) for clip in y])
+            return self._separate_one(y, keep)
+        return np.stack([self._separate_one(clip, keep) for clip in y])
 
-    def _separate_one(self, y):
+    def _separate_one(self, y, keep=None):
         """Sources of one recording, computed block by block of STFT frames.
 
         Equals masking the whole STFT at once and inverting it with
@@ -276,15 +356,18 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         n_pieces = -(-n_fft // hop)
         length = max((n_ola + n_pieces + 1) * hop, n + 2 * pad)
         window = librosa.filters.get_window(WINDOW, n_fft, fftbins=True).astype(y.dtype)
-        out = np.zeros((self.n_sources_, length), dtype=y.dtype)
+        n_out = self.n_sources_ if keep is None else len(keep)
+        out = np.zeros((n_out, length), dtype=y.dtype)
         for f0 in range(0, n_ola, _BLOCK_FRAMES):
             f1 = min(f0 + _BLOCK_FRAMES, n_ola)
             S, s0 = self._stft_frames(y, f0, f1, n_t)
             estimates = self._block_estimates(S, s0, f0, f1, n_t)
+            if keep is not None:
+                estimates = estimates[keep]
             masks = self._masks(estimates)
             frames = np.fft.irfft(masks * S[:, f0 - s0 : f1 - s0], n=n_fft, axis=-2)
             frames *= window[:, None]
-            for k in range(self.n_sources_):
+            for k in range(n_out):
                 _overlap_add(out[k, f0 * hop :], frames[k], hop)
         envelope = np.zeros(length, dtype=y.dtype)
         _overlap_add(envelope, np.broadcast_to((window**2)[:, None], (n_fft, n_ola)), hop)

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from skaesep import MaskResynthesizer, SpectrogramTransformer, StackedRBMAutoencoder
+from skaesep.discriminative import (
+    _masked_backprop,
+    discriminative_fine_tune,
+    make_mixture_batch,
+)
+from skaesep.presets import best_separator, report_separator
+
+SR = 8000
+
+
+def _stems(seconds=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    tone = sum(np.sin(2 * np.pi * 220 * h * t) / h for h in range(1, 4))
+    noise = np.diff(rng.normal(size=t.size + 1))
+    return np.stack([0.3 * tone, 0.1 * noise]).astype(np.float32)
+
+
+class _Capture:
+    def step(self, grads):
+        self.grads = [g.copy() for g in grads]
+
+
+def test_masked_backprop_gradient_matches_finite_differences():
+    rng = np.random.RandomState(0)
+    sizes = [6, 5, 3, 5, 6]
+    weights = [rng.normal(0, 0.5, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.normal(0, 0.5, b) for b in sizes[1:]]
+    X, T, R = rng.rand(4, 6), rng.rand(2, 4, 6), rng.rand(2, 3)
+    cap = _Capture()
+    _masked_backprop(X, T, R, weights, biases, 2, cap)
+    # The loss is a mean per element; the gradients are of its sum per mixture.
+    scale = T.size / X.shape[0]
+    for layer in range(4):
+        for param, grad in ((weights, cap.grads[layer]), (biases, cap.grads[4 + layer])):
+            idx = (1, 2) if param is weights else (2,)
+            param[layer][idx] += 1e-6
+            up = _masked_backprop(X, T, R, weights, biases, 2, _Capture())
+            param[layer][idx] -= 2e-6
+            down = _masked_backprop(X, T, R, weights, biases, 2, _Capture())
+            param[layer][idx] += 1e-6
+            assert (up - down) / 2e-6 * scale == pytest.approx(grad[idx], rel=1e-4, abs=1e-9)
+
+
+def test_mixture_batch_sources_add_up_and_absent_ones_are_silent():
+    stems = _stems()
+    spec = SpectrogramTransformer(SR, 100, n_frames=2, compression="linear").fit(stems)
+    stfts = [spec.stft(s) for s in stems]
+    X, T = make_mixture_batch(stfts, np.array([0, 1]), 3, spec, 50, 2, np.random.RandomState(0))
+    assert X.shape == (50, spec.chunk_size_) and T.shape == (3, 50, spec.chunk_size_)
+    assert not T[2].any()  # class 2 has no clip
+    # Magnitudes are sub-additive: the mixture never exceeds the sum of its sources.
+    assert (X <= T.sum(axis=0) + 1e-6).all()
+    n_present = (T.max(axis=2) > 0).sum(axis=0)
+    assert set(n_present) == {1, 2}
+
+
+def test_fine_tuning_lowers_the_masked_decode_loss():
+    stems = _stems()
+    spec = SpectrogramTransformer(SR, 100, n_frames=1).fit(stems)
+    ae = StackedRBMAutoencoder((16, 8), input_size=spec.chunk_size_, max_iter=3,
+                               random_state=0).fit(spec.transform(stems))
+    R = np.repeat(np.eye(2), 4, axis=0)
+    stfts = [spec.stft(s) for s in stems]
+    curve = discriminative_fine_tune(ae, spec, R, stfts, np.array([0, 1]), n_epochs=6,
+                                     n_mixtures=256, learning_rate=1e-2, random_state=0)
+    assert len(curve) == 6 and curve[-1] < curve[0]
+
+
+def test_separator_runs_discriminative_epochs_only_with_labels():
+    stems = _stems()
+    pipe = best_separator(random_state=0, sr=SR, bandwidth=100, layer_sizes=(16, 8),
+                          max_iter=2).pipeline
+    sep = MaskResynthesizer(pipe, discriminative_epochs=2, discriminative_mixtures=64,
+                            random_state=0)
+    sep.fit(stems, ["tone", "noise"])
+    assert len(sep.discriminative_loss_curve_) == 2
+    assert sep.fit(stems).discriminative_loss_curve_ == []
+    mix = stems.sum(axis=0)
+    est = sep.fit(stems, ["tone", "noise"]).separate(mix, sources=["noise"])
+    # One named source takes the whole mixture.
+    assert est.shape == (1, mix.size) and np.allclose(est[0], mix, atol=1e-5)
+    with pytest.raises(ValueError, match="sources must name"):
+        sep.separate(mix, sources=["violin"])
+
+
+def test_report_preset_is_the_reports_configuration():
+    p = report_separator().get_params()
+    assert p["pipeline__spectrogram__bandwidth"] == 75
+    assert p["pipeline__spectrogram__n_frames"] == 15
+    assert p["pipeline__autoencoder__input_size"] == 15 * 533
+    assert tuple(p["pipeline__autoencoder__layer_sizes"]) == (500,) * 4
+    assert p["discriminative_epochs"] == 0
