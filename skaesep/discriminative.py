@@ -98,8 +98,52 @@ def make_mixture_batch(stfts, labels, n_classes, spectrogram, batch_size, max_so
     return X, T
 
 
-def _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer):
-    """One optimiser step of the masked-decode loss; returns its mean per element.
+def _decode_loss(output, target, context):
+    """Cross-entropy of every decode with its source; delta at the output's pre-activation."""
+    loss = binary_cross_entropy(target, output)
+    # Sigmoid output with cross-entropy: the output delta is output - target.
+    return loss, output - target
+
+
+def _mask_loss(output, target, context):
+    """Squared error of the masked mixture magnitudes, over the present sources.
+
+    The decodes ``D_k`` are mapped back to magnitudes ``U_k`` (the inverse of
+    the log scaling), the masks ``m_k = U_k / sum_j U_j`` over the sources
+    present in the mixture are applied to the mixture magnitude ``|X|``, and
+    the loss is ``(m_k |X| - |S_k|)^2`` relative to the sources' mean energy,
+    averaged over elements: the energy-weighted error that SDR measures.
+    Returns the loss and the delta (of the loss summed over elements) at the
+    output pre-activation.
+    """
+    mix_mag, src_mag, present, unscale, unscale_grad = context
+    n_classes = present.shape[0]
+    D = output.reshape(n_classes, -1, output.shape[-1])
+    U = unscale(D) * present
+    total = U.sum(axis=0) + 1e-8
+    masks = U / total
+    err = masks * mix_mag - src_mag
+    # Per element, relative to the sources' mean energy, like the cross-entropy.
+    norm = float(np.einsum("kbi,kbi->", src_mag, src_mag)) / src_mag.size + 1e-12
+    loss = float(np.einsum("kbi,kbi->", err, err)) / norm / err.size
+    g = (2.0 / norm) * err * mix_mag  # d (loss * size) / d mask
+    gU = (g - (g * masks).sum(axis=0)) / total * present
+    gD = gU * unscale_grad(D, U)
+    gD *= D
+    gD *= 1 - D
+    return loss, gD.reshape(output.shape)
+
+
+def _combined_loss(output, target, context):
+    """``_mask_loss`` plus ``_decode_loss``."""
+    mask_value, mask_delta = _mask_loss(output, target, context)
+    decode_value, decode_delta = _decode_loss(output, target, context)
+    return mask_value + decode_value, mask_delta + decode_delta
+
+
+def _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer, loss=_decode_loss,
+                     context=None):
+    """One optimiser step of a masked-decode loss; returns the loss.
 
     ``X`` (B, n_in) mixtures, ``T`` (K, B, n_in) targets, ``R`` (K, n_code)
     responsibilities. The K decodes run as one batch of K * B rows.
@@ -118,10 +162,7 @@ def _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer):
         Z += b
         dec_act.append(sigmoid_(Z))
     target = T.reshape(n_classes * batch, -1)
-    output = dec_act[-1]
-    loss = binary_cross_entropy(target, output)
-    # Sigmoid output with cross-entropy: the output delta is output - target.
-    delta = output - target
+    value, delta = loss(dec_act[-1], target, context)
     delta /= batch
     n_layers = len(weights)
     grads_W = [None] * n_layers
@@ -142,7 +183,28 @@ def _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer):
         if i:
             delta = sigmoid_derivative_(enc_act[i], delta @ weights[i].T)
     optimizer.step(grads_W + grads_b)
-    return loss
+    return value
+
+
+def _unscale_functions(spectrogram):
+    """``unscale`` and its derivative, written for the mask loss."""
+    if spectrogram.compression == "log":
+        gain = 10.0 ** (spectrogram.dynamic_range / 20.0)
+        L, c = np.log1p(gain), spectrogram.ref_ / gain
+
+        def unscale(D):
+            return np.expm1(D * L) * c
+
+        def grad(D, U):
+            return L * (U + c)  # d/dD of c * expm1(L D)
+    else:
+
+        def unscale(D):
+            return D * spectrogram.ref_
+
+        def grad(D, U):
+            return spectrogram.ref_
+    return unscale, grad
 
 
 def discriminative_fine_tune(
@@ -157,6 +219,7 @@ def discriminative_fine_tune(
     max_sources=3,
     learning_rate=1e-3,
     batch_size=64,
+    loss="decode",
     random_state=None,
     verbose=0,
 ):
@@ -185,6 +248,12 @@ def discriminative_fine_tune(
         Adam step size.
     batch_size : int, default=64
         Mixtures per step.
+    loss : {"decode", "mask"}, default="decode"
+        ``"decode"``: cross-entropy of each source's decode with its scaled
+        spectrum (zeros for absent sources). ``"mask"``: squared error of the
+        masked mixture magnitude of each present source, relative to the
+        sources' energy (masks trained jointly, as Huang et al. 2014 do), plus
+        the ``"decode"`` loss so absent sources stay silent.
     random_state : int, RandomState instance or None, default=None
         Seeds the mixtures.
     verbose : int, default=0
@@ -193,7 +262,7 @@ def discriminative_fine_tune(
     Returns
     -------
     loss_curve : list of float
-        Mean cross-entropy per element of each epoch.
+        Mean loss of each epoch.
 
     Examples
     --------
@@ -213,6 +282,8 @@ def discriminative_fine_tune(
     >>> len(curve)
     2
     """
+    if loss not in ("decode", "mask"):
+        raise ValueError(f'loss must be "decode" or "mask", got {loss!r}.')
     rng = check_random_state(random_state)
     weights, biases = autoencoder._layers()
     n_encoder = len(autoencoder.encoder_weights_)
@@ -223,6 +294,7 @@ def discriminative_fine_tune(
              for S in stfts]
     labels = np.asarray(labels)
     optimizer = _Optimizer(weights + biases, "adam", learning_rate, 0.9)
+    unscale, unscale_grad = _unscale_functions(spectrogram)
     loss_curve = []
     for epoch in range(n_epochs):
         t0 = time.perf_counter()
@@ -232,10 +304,15 @@ def discriminative_fine_tune(
             X, T = make_mixture_batch(
                 stfts, labels, n_classes, spectrogram, batch, max_sources, rng
             )
-            total += _masked_backprop(
-                X.astype(dtype, copy=False), T.astype(dtype, copy=False),
-                R, weights, biases, n_encoder, optimizer,
-            ) * batch
+            X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
+            if loss == "mask":
+                context = (unscale(X)[None], unscale(T), (T.max(axis=2, keepdims=True) > 0),
+                           unscale, unscale_grad)
+                value = _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer,
+                                         _combined_loss, context)
+            else:
+                value = _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer)
+            total += value * batch
             seen += batch
         loss_curve.append(total / n_mixtures)
         if verbose:

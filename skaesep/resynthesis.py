@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._sklearn_compat import HasMethods, Interval, _fit_context, validate_data
+from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
@@ -124,6 +124,11 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Instruments in one training mixture at most (1 to this many).
     discriminative_learning_rate : float, default=1e-3
         Adam step size of the discriminative fine-tuning.
+    discriminative_loss : {"decode", "mask"}, default="decode"
+        ``"decode"``: each source's masked decode should equal its scaled
+        spectrum. ``"mask"``: in addition, the ratio masks of the sources in
+        the mixture, applied to its magnitude, should give each source's
+        magnitude (energy-weighted squared error, as SDR weighs it).
     random_state : int, RandomState instance or None, default=None
         Seeds every step of the pipeline whose own ``random_state`` is
         ``None``; steps with a seed of their own keep it. Also seeds the
@@ -171,6 +176,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "discriminative_mixtures": [Interval(Integral, 1, None, closed="left")],
         "max_mixed_sources": [Interval(Integral, 1, None, closed="left")],
         "discriminative_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "discriminative_loss": [StrOptions({"decode", "mask"})],
         "random_state": ["random_state"],
     }
 
@@ -184,6 +190,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         discriminative_mixtures=20000,
         max_mixed_sources=3,
         discriminative_learning_rate=1e-3,
+        discriminative_loss="decode",
         random_state=None,
     ):
         self.pipeline = pipeline
@@ -193,6 +200,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.discriminative_mixtures = discriminative_mixtures
         self.max_mixed_sources = max_mixed_sources
         self.discriminative_learning_rate = discriminative_learning_rate
+        self.discriminative_loss = discriminative_loss
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -270,6 +278,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             max_sources=self.max_mixed_sources,
             learning_rate=self.discriminative_learning_rate,
             batch_size=autoencoder.batch_size,
+            loss=self.discriminative_loss,
             random_state=rng,
             verbose=autoencoder.verbose,
         )

@@ -3,11 +3,15 @@ import pytest
 
 from skaesep import MaskResynthesizer, SpectrogramTransformer, StackedRBMAutoencoder
 from skaesep.discriminative import (
+    _combined_loss,
+    _decode_loss,
+    _mask_loss,
     _masked_backprop,
+    _unscale_functions,
     discriminative_fine_tune,
     make_mixture_batch,
 )
-from skaesep.presets import best_separator, report_separator
+from skaesep.presets import make_preset
 
 SR = 8000
 
@@ -25,25 +29,37 @@ class _Capture:
         self.grads = [g.copy() for g in grads]
 
 
-def test_masked_backprop_gradient_matches_finite_differences():
+@pytest.mark.parametrize("loss", [_decode_loss, _mask_loss, _combined_loss])
+@pytest.mark.parametrize("compression", ["log", "linear"])
+def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
     rng = np.random.RandomState(0)
-    sizes = [6, 5, 3, 5, 6]
+    spec = SpectrogramTransformer(SR, 1000, n_frames=1, compression=compression)
+    spec.fit(rng.normal(size=(1, 4000)))
+    n = spec.chunk_size_
+    sizes = [n, 5, 3, 5, n]
     weights = [rng.normal(0, 0.5, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
     biases = [rng.normal(0, 0.5, b) for b in sizes[1:]]
-    X, T, R = rng.rand(4, 6), rng.rand(2, 4, 6), rng.rand(2, 3)
+    X, T, R = rng.rand(4, n), rng.rand(3, 4, n), rng.rand(3, 3)
+    T[2, :2] = 0  # source 2 is absent from the first two mixtures
+    unscale, grad = _unscale_functions(spec)
+    context = (unscale(X)[None], unscale(T), T.max(axis=2, keepdims=True) > 0, unscale, grad)
+
+    def step(optimizer):
+        return _masked_backprop(X, T, R, weights, biases, 2, optimizer, loss, context)
+
     cap = _Capture()
-    _masked_backprop(X, T, R, weights, biases, 2, cap)
+    step(cap)
     # The loss is a mean per element; the gradients are of its sum per mixture.
     scale = T.size / X.shape[0]
     for layer in range(4):
-        for param, grad in ((weights, cap.grads[layer]), (biases, cap.grads[4 + layer])):
+        for param, grad_ in ((weights, cap.grads[layer]), (biases, cap.grads[4 + layer])):
             idx = (1, 2) if param is weights else (2,)
             param[layer][idx] += 1e-6
-            up = _masked_backprop(X, T, R, weights, biases, 2, _Capture())
+            up = step(_Capture())
             param[layer][idx] -= 2e-6
-            down = _masked_backprop(X, T, R, weights, biases, 2, _Capture())
+            down = step(_Capture())
             param[layer][idx] += 1e-6
-            assert (up - down) / 2e-6 * scale == pytest.approx(grad[idx], rel=1e-4, abs=1e-9)
+            assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
 
 
 def test_mixture_batch_sources_add_up_and_absent_ones_are_silent():
@@ -59,7 +75,8 @@ def test_mixture_batch_sources_add_up_and_absent_ones_are_silent():
     assert set(n_present) == {1, 2}
 
 
-def test_fine_tuning_lowers_the_masked_decode_loss():
+@pytest.mark.parametrize("loss", ["decode", "mask"])
+def test_fine_tuning_lowers_the_masked_decode_loss(loss):
     stems = _stems()
     spec = SpectrogramTransformer(SR, 100, n_frames=1).fit(stems)
     ae = StackedRBMAutoencoder((16, 8), input_size=spec.chunk_size_, max_iter=3,
@@ -67,14 +84,15 @@ def test_fine_tuning_lowers_the_masked_decode_loss():
     R = np.repeat(np.eye(2), 4, axis=0)
     stfts = [spec.stft(s) for s in stems]
     curve = discriminative_fine_tune(ae, spec, R, stfts, np.array([0, 1]), n_epochs=6,
-                                     n_mixtures=256, learning_rate=1e-2, random_state=0)
+                                     n_mixtures=256, learning_rate=1e-2, loss=loss,
+                                     random_state=0)
     assert len(curve) == 6 and curve[-1] < curve[0]
 
 
 def test_separator_runs_discriminative_epochs_only_with_labels():
     stems = _stems()
-    pipe = best_separator(random_state=0, sr=SR, bandwidth=100, layer_sizes=(16, 8),
-                          max_iter=2).pipeline
+    pipe = make_preset("separation", random_state=0, sr=SR, bandwidth=100,
+                       layer_sizes=(16, 8), max_iter=2).pipeline
     sep = MaskResynthesizer(pipe, discriminative_epochs=2, discriminative_mixtures=64,
                             random_state=0)
     sep.fit(stems, ["tone", "noise"])
@@ -86,10 +104,12 @@ def test_separator_runs_discriminative_epochs_only_with_labels():
     assert est.shape == (1, mix.size) and np.allclose(est[0], mix, atol=1e-5)
     with pytest.raises(ValueError, match="sources must name"):
         sep.separate(mix, sources=["violin"])
+    with pytest.raises(ValueError, match="loss must be"):
+        discriminative_fine_tune(None, None, np.eye(2), [], [], loss="l1")
 
 
 def test_report_preset_is_the_reports_configuration():
-    p = report_separator().get_params()
+    p = make_preset("report").get_params()
     assert p["pipeline__spectrogram__bandwidth"] == 75
     assert p["pipeline__spectrogram__n_frames"] == 15
     assert p["pipeline__autoencoder__input_size"] == 15 * 533
