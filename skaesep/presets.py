@@ -24,15 +24,15 @@ PRESETS = {
                          pretrain_epochs=3, max_iter=15),
         "separator": dict(chunk_hop=1),
     },
-    # The best configuration of docs/benchmarks.rst: three frames of context
-    # (each frame's estimate averaged over the chunks holding it), a wider
-    # first layer, and discriminative fine-tuning through the masks on random
+    # The best configuration of docs/benchmarks.rst: frame-level input and
+    # discriminative fine-tuning through the masks (mask loss) on random
     # mixtures of the labelled training stems (needs fit(stems, instruments)).
     "separation": {
-        "pipeline": dict(bandwidth=75.0, n_frames=3, layer_sizes=(1024, 256),
+        "pipeline": dict(bandwidth=75.0, n_frames=1, layer_sizes=(512, 256),
                          pretrain_epochs=5, max_iter=15),
-        "separator": dict(chunk_hop=1, discriminative_epochs=20,
-                          discriminative_mixtures=20000, max_mixed_sources=3),
+        "separator": dict(chunk_hop=1, discriminative_epochs=15,
+                          discriminative_mixtures=20000, max_mixed_sources=3,
+                          discriminative_loss="mask"),
     },
 }
 
@@ -66,8 +66,8 @@ def make_preset(name, *, sr=44100, random_state=None, **autoencoder_params):
     (500, 500, 500, 500)
     >>> model.pipeline.get_params()["autoencoder__input_size"]  # 15 frames of 533 bins
     7995
-    >>> make_preset("separation").discriminative_epochs
-    20
+    >>> make_preset("separation").discriminative_loss
+    'mask'
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}.")
