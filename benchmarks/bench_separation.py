@@ -7,7 +7,7 @@ One command (about 20-25 minutes on 2 cores)::
 
 (on a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` avoids
 OpenBLAS threads spinning against each other; it was 2-5x faster here) renders the report's five instruments with ``scripts/render_fluidr3.py``
-(training: 2 clips of 20 s per instrument, seed 0; test: 1 clip per
+(training: 6 clips of 20 s per instrument, seed 0; test: 1 clip per
 instrument with other note sequences, seed 1), mixes every pair and every
 triple of test instruments at equal gain (10 + 10 mixtures, 50 sources) and
 scores with BSS Eval v3 (:func:`skaesep.metrics.bss_eval`):
@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "examples"))
 from _fluidr3 import fluidr3  # noqa: E402
 
-TRAIN_CLIPS = 2
+TRAIN_CLIPS = 6
 NMF_COMPONENTS = 30
 NMF_ITER = 200
 

@@ -30,7 +30,7 @@ PRESETS = {
     "separation": {
         "pipeline": dict(bandwidth=75.0, n_frames=1, layer_sizes=(512, 256),
                          pretrain_epochs=5, max_iter=15),
-        "separator": dict(chunk_hop=1, discriminative_epochs=15,
+        "separator": dict(chunk_hop=1, discriminative_epochs=10,
                           discriminative_mixtures=20000, max_mixed_sources=3,
                           discriminative_loss="mask"),
     },
