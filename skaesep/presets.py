@@ -1,6 +1,6 @@
 """Named model configurations for the command line and the benchmarks.
 
-``docs/benchmarks.rst`` records how each configuration separates. Every value
+``docs/quality.rst`` records how each configuration separates. Every value
 can be overridden, and every parameter stays reachable by ``set_params`` and
 :class:`~sklearn.model_selection.GridSearchCV` (``pipeline__autoencoder__...``,
 ``discriminative_epochs``, ...).
@@ -24,7 +24,7 @@ PRESETS = {
                          pretrain_epochs=3, max_iter=15),
         "separator": dict(chunk_hop=1),
     },
-    # The best configuration of docs/benchmarks.rst: frame-level input and
+    # The best configuration of docs/quality.rst: frame-level input and
     # discriminative fine-tuning through the masks (mask loss) on random
     # mixtures of the labelled training stems (needs fit(stems, instruments)).
     "separation": {
