@@ -260,8 +260,10 @@ def cmd_evaluate(args):
 def _add_model_options(parser):
     from .presets import PRESETS
 
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
-                        help="model configuration (default: demo)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="separation",
+                        help="model configuration: 'separation' (the best measured, "
+                             "docs/quality.rst), 'report' (the report's network) or 'demo' "
+                             "(fastest) (default: separation)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--verbose", action="store_true", help="print training epochs")
 
@@ -280,8 +282,8 @@ def build_parser():
     demo.add_argument("--instruments", nargs="+", default=list(DEMO_INSTRUMENTS),
                       help="2-5 of drums flute guitar violin piano (default: drums flute piano)")
     demo.add_argument("--duration", type=float, default=10.0, help="seconds per clip (default: 10)")
-    demo.add_argument("--n-train", type=int, default=2,
-                      help="training clips per instrument (default: 2)")
+    demo.add_argument("--n-train", type=int, default=4,
+                      help="training clips per instrument (default: 4)")
     demo.add_argument("--sr", type=int, default=44100, help="sample rate (default: 44100)")
     demo.add_argument("--force", action="store_true", help="overwrite files in --out")
     demo.add_argument("--quiet", action="store_true", help="print only the table")
