@@ -9,6 +9,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
+from threadpoolctl import threadpool_limits
 
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from .autoencoder import StackedRBMAutoencoder
@@ -267,21 +268,23 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )
         labels = np.searchsorted(clusterer.classes_, column_or_1d(y))
         rng = check_random_state(self.random_state)
-        self.discriminative_loss_curve_ = discriminative_fine_tune(
-            autoencoder,
-            spectrogram,
-            clusterer.responsibilities_,
-            [spectrogram.stft(clip) for clip in X],
-            labels,
-            n_epochs=self.discriminative_epochs,
-            n_mixtures=self.discriminative_mixtures,
-            max_sources=self.max_mixed_sources,
-            learning_rate=self.discriminative_learning_rate,
-            batch_size=autoencoder.batch_size,
-            loss=self.discriminative_loss,
-            random_state=rng,
-            verbose=autoencoder.verbose,
-        )
+        # The autoencoder's own thread policy: small mini-batch products.
+        with threadpool_limits(limits=autoencoder.n_threads or 1, user_api="blas"):
+            self.discriminative_loss_curve_ = discriminative_fine_tune(
+                autoencoder,
+                spectrogram,
+                clusterer.responsibilities_,
+                [spectrogram.stft(clip) for clip in X],
+                labels,
+                n_epochs=self.discriminative_epochs,
+                n_mixtures=self.discriminative_mixtures,
+                max_sources=self.max_mixed_sources,
+                learning_rate=self.discriminative_learning_rate,
+                batch_size=autoencoder.batch_size,
+                loss=self.discriminative_loss,
+                random_state=rng,
+                verbose=autoencoder.verbose,
+            )
 
     def _steps(self):
         return tuple(step for _, step in self.pipeline_.steps)
