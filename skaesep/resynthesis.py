@@ -139,7 +139,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     ----------
     pipeline_ : Pipeline
         The fitted pipeline.
-    classes_ : ndarray of shape (n_sources_,)
+    classes_ : ndarray of shape (n_sources,)
         Name of each source (the clusterer's ``classes_``).
     n_sources_ : int
         Sources produced.
@@ -299,7 +299,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         Returns
         -------
-        sources : ndarray of shape (n_clips, n_sources_ * n_samples)
+        sources : ndarray of shape (n_clips, n_sources * n_samples)
             Each row holds the clip's sources one after another; see
             :meth:`separate` for shape ``(n_clips, n_sources_, n_samples)``.
         """
