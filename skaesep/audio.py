@@ -1,11 +1,11 @@
 """Reading and writing audio files: soundfile in, atomic soundfile out."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from ._atomic import atomic_path
 
 
 def read_audio(path):
@@ -65,12 +65,5 @@ def write_audio(path, y, sr, *, force=False):
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".wav") as tmp:
         sf.write(tmp, np.asarray(y, dtype=np.float32).T, sr, subtype="FLOAT")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -1,13 +1,12 @@
 """Saving and loading fitted separators as model files."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import joblib
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
+from ._atomic import atomic_path
 from .resynthesis import MaskResynthesizer
 
 _FORMAT = "skaesep-model"
@@ -30,16 +29,8 @@ def save_model(model, path):
     if not isinstance(model, MaskResynthesizer):
         raise TypeError(f"save_model expects a MaskResynthesizer, got {type(model).__name__}.")
     check_is_fitted(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         joblib.dump({"format": _FORMAT, "version": __version__, "model": model}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def load_model(path):
