@@ -351,6 +351,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 f"{type(self).__name__}: fine-tuning reached max_iter={self.max_iter} "
                 "without converging; raise max_iter.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
 
     def _backprop(self, X, weights, biases, optimizer, workspace=None):

@@ -50,9 +50,7 @@ def _write_sources(out_dir, sources, names, sr, force):
     paths = [Path(out_dir) / f"{name}.wav" for name in names]
     existing = [str(p) for p in paths if p.exists()]
     if existing and not force:
-        raise FileExistsError(
-            f"{', '.join(existing)} exist(s); pass --force to overwrite."
-        )
+        raise FileExistsError(f"{', '.join(existing)} exist(s); pass --force to overwrite.")
     for path, source in zip(paths, sources):
         write_audio(path, source, sr, force=force)
     return paths
@@ -111,14 +109,24 @@ def cmd_demo(args):
     write_audio(out / "mixture.wav", mixture, sr, force=True)
     for name, source in zip(model.classes_, estimates):
         write_audio(out / f"{name}.wav", source, sr, force=True)
-    _demo_figures(out, model, train, mixture, plt, plot_spectrogram, plot_reconstruction,
-                  plot_code_activations)
+    _demo_figures(
+        out,
+        model,
+        train,
+        mixture,
+        plt,
+        plot_spectrogram,
+        plot_reconstruction,
+        plot_code_activations,
+    )
 
     progress("scoring with BSS Eval")
     order = [list(model.classes_).index(name) for name in instruments]
     rows = {
         "skaesep (identified)": evaluate_separation(references, estimates[order], mixture),
-        "mixture": evaluate_separation(references, np.stack([mixture] * len(instruments)), mixture),
+        "mixture": evaluate_separation(
+            references, np.stack([mixture] * len(instruments)), mixture
+        ),
         "oracle ratio mask": evaluate_separation(
             references,
             ideal_ratio_mask(
@@ -134,12 +142,15 @@ def cmd_demo(args):
     return 0
 
 
-def _demo_figures(out, model, train, mixture, plt, plot_spectrogram, plot_reconstruction,
-                  plot_code_activations):
+def _demo_figures(
+    out, model, train, mixture, plt, plot_spectrogram, plot_reconstruction, plot_code_activations
+):
     spectrogram, autoencoder, _ = (step for _, step in model.pipeline_.steps)
     magnitude = np.abs(spectrogram.stft(mixture))
     fig = plot_spectrogram(
-        magnitude, sr=spectrogram.sr, hop_length=spectrogram.hop_length_,
+        magnitude,
+        sr=spectrogram.sr,
+        hop_length=spectrogram.hop_length_,
         title="Fig. 4: input spectrogram of the mixture",
     )
     fig.savefig(out / "fig4_spectrogram.png", dpi=100)
@@ -150,8 +161,9 @@ def _demo_figures(out, model, train, mixture, plt, plot_spectrogram, plot_recons
     reconstruction = spectrogram.from_chunks(
         autoencoder.decode(autoencoder.encode(chunks)), V.shape[1]
     )[0]
-    fig = plot_reconstruction(V, reconstruction, sr=spectrogram.sr,
-                              hop_length=spectrogram.hop_length_)
+    fig = plot_reconstruction(
+        V, reconstruction, sr=spectrogram.sr, hop_length=spectrogram.hop_length_
+    )
     fig.savefig(out / "fig5_reconstruction.png", dpi=100)
     plt.close(fig)
 
@@ -240,7 +252,9 @@ def cmd_evaluate(args):
     refs, ref_rates = load(args.references)
     ests, est_rates = load(args.estimates)
     if len(ref_rates | est_rates) > 1:
-        raise ValueError(f"files have mismatched sample rates: {sorted(ref_rates | est_rates)} Hz.")
+        raise ValueError(
+            f"files have mismatched sample rates: {sorted(ref_rates | est_rates)} Hz."
+        )
     lengths = {y.size for y in refs + ests}
     if len(lengths) > 1:
         raise ValueError(f"files have different lengths: {sorted(lengths)} samples.")
@@ -260,10 +274,14 @@ def cmd_evaluate(args):
 def _add_model_options(parser):
     from .presets import PRESETS
 
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="separation",
-                        help="model configuration: 'separation' (the best measured, "
-                             "docs/quality.rst), 'report' (the report's network) or 'demo' "
-                             "(fastest) (default: separation)")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="separation",
+        help="model configuration: 'separation' (the best measured, "
+        "docs/quality.rst), 'report' (the report's network) or 'demo' "
+        "(fastest) (default: separation)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--verbose", action="store_true", help="print training epochs")
 
@@ -278,12 +296,21 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="separate built-in synthetic instruments, no data needed")
-    demo.add_argument("--out", default="skaesep-demo", help="output folder (default: skaesep-demo)")
-    demo.add_argument("--instruments", nargs="+", default=list(DEMO_INSTRUMENTS),
-                      help="2-5 of drums flute guitar violin piano (default: drums flute piano)")
-    demo.add_argument("--duration", type=float, default=10.0, help="seconds per clip (default: 10)")
-    demo.add_argument("--n-train", type=int, default=4,
-                      help="training clips per instrument (default: 4)")
+    demo.add_argument(
+        "--out", default="skaesep-demo", help="output folder (default: skaesep-demo)"
+    )
+    demo.add_argument(
+        "--instruments",
+        nargs="+",
+        default=list(DEMO_INSTRUMENTS),
+        help="2-5 of drums flute guitar violin piano (default: drums flute piano)",
+    )
+    demo.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per clip (default: 10)"
+    )
+    demo.add_argument(
+        "--n-train", type=int, default=4, help="training clips per instrument (default: 4)"
+    )
     demo.add_argument("--sr", type=int, default=44100, help="sample rate (default: 44100)")
     demo.add_argument("--force", action="store_true", help="overwrite files in --out")
     demo.add_argument("--quiet", action="store_true", help="print only the table")
@@ -294,8 +321,9 @@ def build_parser():
     train.add_argument("stems_dir", help="folder with one subfolder of recordings per instrument")
     train.add_argument("--out", required=True, help="model file to write")
     train.add_argument("--sr", type=int, default=44100, help="sample rate (default: 44100)")
-    train.add_argument("--segment", type=float, default=10.0,
-                       help="seconds per training segment (default: 10)")
+    train.add_argument(
+        "--segment", type=float, default=10.0, help="seconds per training segment (default: 10)"
+    )
     train.add_argument("--force", action="store_true", help="overwrite --out")
     train.add_argument("--quiet", action="store_true")
     _add_model_options(train)
@@ -313,8 +341,11 @@ def build_parser():
     ev.add_argument("--references", nargs="+", required=True, help="reference source files")
     ev.add_argument("--estimates", nargs="+", required=True, help="estimate files, same order")
     ev.add_argument("--mixture", help="mixture file, for the SDR improvement")
-    ev.add_argument("--permutation", action="store_true",
-                    help="match estimates to references by the best permutation (blind)")
+    ev.add_argument(
+        "--permutation",
+        action="store_true",
+        help="match estimates to references by the best permutation (blind)",
+    )
     ev.set_defaults(func=cmd_evaluate)
     return parser
 

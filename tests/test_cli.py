@@ -32,15 +32,22 @@ def model_path(stems_dir, tmp_path_factory):
 
 def test_demo_writes_audio_figures_and_prints_table(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--duration", "2", "--instruments", "flute",
-                 "drums", *FAST])
+    code = main(
+        ["demo", "--out", str(out), "--duration", "2", "--instruments", "flute", "drums", *FAST]
+    )
     assert code == 0
     table = capsys.readouterr().out
     for method in ("skaesep (identified)", "mixture", "oracle ratio mask"):
         assert method in table
     names = {p.name for p in out.iterdir()}
-    assert {"mixture.wav", "drums.wav", "flute.wav", "fig4_spectrogram.png",
-            "fig5_reconstruction.png", "fig6_code_activations.png"} <= names
+    assert {
+        "mixture.wav",
+        "drums.wav",
+        "flute.wav",
+        "fig4_spectrogram.png",
+        "fig5_reconstruction.png",
+        "fig6_code_activations.png",
+    } <= names
     mixture, sr = sf.read(out / "mixture.wav")
     sources = [sf.read(out / f"{n}.wav")[0] for n in ("drums", "flute")]
     assert sr == SR and mixture.size == 2 * SR
@@ -64,8 +71,9 @@ def test_separate_keeps_rate_channels_and_length(tmp_path, model_path, capsys):
     (tmp_path / "broken.wav").write_bytes(b"not audio at all")
     out = tmp_path / "out"
     files = [tmp_path / "stereo.wav", tmp_path / "broken.wav", tmp_path / "mono.flac"]
-    code = main(["separate", *map(str, files), "--model", str(model_path), "--out", str(out),
-                 "--quiet"])
+    code = main(
+        ["separate", *map(str, files), "--model", str(model_path), "--out", str(out), "--quiet"]
+    )
     assert code == 1  # the broken file is reported, the others are still separated
     assert "broken.wav" in capsys.readouterr().err
     assert not (out / "broken").exists()
@@ -77,24 +85,50 @@ def test_separate_keeps_rate_channels_and_length(tmp_path, model_path, capsys):
     np.testing.assert_allclose(flute + drums, mono, atol=1e-4)
     # Nothing is overwritten without --force; with it, it is.
     before = (out / "mono" / "flute.wav").stat().st_mtime_ns
-    assert main(["separate", str(files[2]), "--model", str(model_path), "--out", str(out),
-                 "--quiet"]) == 1
+    assert (
+        main(["separate", str(files[2]), "--model", str(model_path), "--out", str(out), "--quiet"])
+        == 1
+    )
     assert (out / "mono" / "flute.wav").stat().st_mtime_ns == before
-    assert main(["separate", str(files[2]), "--model", str(model_path), "--out", str(out),
-                 "--quiet", "--force"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(files[2]),
+                "--model",
+                str(model_path),
+                "--out",
+                str(out),
+                "--quiet",
+                "--force",
+            ]
+        )
+        == 0
+    )
 
 
 def test_evaluate_prints_table_and_rejects_mismatched_rates(tmp_path, capsys):
-    refs = [make_instrument_stem(n, duration=2.0, sr=SR, random_state=1) for n in ("flute", "drums")]
+    refs = [
+        make_instrument_stem(n, duration=2.0, sr=SR, random_state=1) for n in ("flute", "drums")
+    ]
     for k, y in enumerate(refs):
         sf.write(tmp_path / f"ref{k}.wav", y, SR)
         sf.write(tmp_path / f"est{k}.wav", y + 0.01 * refs[1 - k], SR)
     sf.write(tmp_path / "mix.wav", refs[0] + refs[1], SR)
-    args = ["evaluate", "--references", str(tmp_path / "ref0.wav"), str(tmp_path / "ref1.wav"),
-            "--estimates", str(tmp_path / "est1.wav"), str(tmp_path / "est0.wav"),
-            "--mixture", str(tmp_path / "mix.wav"), "--permutation"]
+    args = [
+        "evaluate",
+        "--references",
+        str(tmp_path / "ref0.wav"),
+        str(tmp_path / "ref1.wav"),
+        "--estimates",
+        str(tmp_path / "est1.wav"),
+        str(tmp_path / "est0.wav"),
+        "--mixture",
+        str(tmp_path / "mix.wav"),
+        "--permutation",
+    ]
     assert main(args) == 0
-    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("estimates")][0]
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("estimates")][0]
     assert float(line.split()[1]) > 30  # SDR of near-perfect estimates, once permuted
     sf.write(tmp_path / "est0.wav", refs[0][::2], SR // 2)
     assert main(args) == 2

@@ -64,7 +64,9 @@ def test_grid_search_over_layer_sizes_uses_reconstruction_score():
             ("spectrogram", SpectrogramTransformer(n_frames=1)),
             (
                 "autoencoder",
-                StackedRBMAutoencoder(input_size=533, max_iter=3, pretrain_epochs=1, random_state=0),
+                StackedRBMAutoencoder(
+                    input_size=533, max_iter=3, pretrain_epochs=1, random_state=0
+                ),
             ),
         ]
     )
