@@ -55,9 +55,9 @@ class CodeLayerClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     Attributes
     ----------
-    responsibilities_ : ndarray of shape (n_units_, n_sources_)
+    responsibilities_ : ndarray of shape (n_units, n_sources)
         Probability that each unit belongs to each source; rows sum to 1.
-    classes_ : ndarray of shape (n_sources_,)
+    classes_ : ndarray of shape (n_sources,)
         Name of each source: the instruments of ``y``, or ``0..n_sources_-1``.
     mixture_ : GaussianMixture or None
         The fitted mixture over unit descriptions (``None`` when identified
