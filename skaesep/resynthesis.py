@@ -15,7 +15,7 @@ from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, val
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
-from .spectrogram import WINDOW, SpectrogramTransformer
+from .spectrogram import WINDOW, SpectrogramTransformer, window_length
 
 
 def make_separation_pipeline(
@@ -59,7 +59,7 @@ def make_separation_pipeline(
     (533, 16)
     """
     spectrogram = SpectrogramTransformer(sr, bandwidth, n_frames=n_frames)
-    n_bins = round(1.81 * sr / bandwidth) // 2 + 1
+    n_bins = window_length(sr, bandwidth) // 2 + 1
     return Pipeline(
         [
             ("spectrogram", spectrogram),
@@ -476,19 +476,6 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             out=np.full_like(estimates, 1.0 / len(estimates)),
             where=total > 0,
         )
-
-    def _source_spectrograms(self, magnitude):
-        """Magnitude estimate of each source, shape (n_sources, n_bins, n_frames)."""
-        spectrogram, _, _ = self._steps()
-        V = magnitude
-        n_t = V.shape[-1]
-        out = []
-        for f0 in range(0, n_t, _BLOCK_FRAMES):
-            f1 = min(f0 + _BLOCK_FRAMES, n_t)
-            c_lo, c_hi = self._chunk_range(f0, f1, n_t)
-            s0 = min(f0, c_lo * self._chunk_hop())
-            out.append(self._block_estimates(V[:, s0:], s0, f0, f1, n_t))
-        return spectrogram.unscale(np.concatenate(out, axis=-1))
 
 
 # STFT frames separated at a time (about 25 s at 44.1 kHz): bounds memory and
