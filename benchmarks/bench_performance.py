@@ -122,9 +122,7 @@ def machine():
     model = platform.processor()
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        fields = dict(
-            line.split(":", 1) for line in out.splitlines() if ":" in line
-        )
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
         model = fields.get("Model name", model).strip()
         cores = fields.get("CPU(s)", "?").strip()
     except OSError:
@@ -135,13 +133,17 @@ def machine():
 
     import skaesep
 
-    print(f"- CPU: {model}, {cores} cores; Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, SciPy {scipy.__version__}, scikit-learn "
-          f"{sklearn.__version__}")
+    print(
+        f"- CPU: {model}, {cores} cores; Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, SciPy {scipy.__version__}, scikit-learn "
+        f"{sklearn.__version__}"
+    )
     print(f"- skaesep {skaesep.__version__} from {os.path.dirname(skaesep.__file__)}")
     for lib in threadpool_info():
-        print(f"- {lib['user_api']}: {os.path.basename(lib['filepath'])} {lib.get('version')}, "
-              f"kernel {lib.get('architecture')}, {lib['num_threads']} threads")
+        print(
+            f"- {lib['user_api']}: {os.path.basename(lib['filepath'])} {lib.get('version')}, "
+            f"kernel {lib.get('architecture')}, {lib['num_threads']} threads"
+        )
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         print(f"- {var}={os.environ.get(var, '(unset)')}")
     print(f"- load average at start: {load()}\n", flush=True)
@@ -163,13 +165,20 @@ def fma_peak(repeats):
         for bits in widths:
             exe = Path(tmp, f"fma{bits}")
             isa = ["-mavx2", "-mfma"] if bits == 256 else ["-mavx512f"]
-            subprocess.run([gcc, "-O2", *isa, "-fopenmp", f"-DVEC={bits}", str(src), "-o",
-                            str(exe)], check=True)
+            subprocess.run(
+                [gcc, "-O2", *isa, "-fopenmp", f"-DVEC={bits}", str(src), "-o", str(exe)],
+                check=True,
+            )
             for threads in (1, 2):
                 env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-                runs = [float(subprocess.run([str(exe), "200000000"], env=env,
-                                             capture_output=True, text=True).stdout)
-                        for _ in range(repeats)]
+                runs = [
+                    float(
+                        subprocess.run(
+                            [str(exe), "200000000"], env=env, capture_output=True, text=True
+                        ).stdout
+                    )
+                    for _ in range(repeats)
+                ]
                 peaks[bits, threads] = max(runs)
     return peaks
 
@@ -186,8 +195,10 @@ def matmul_rate(m, k, n, dtype, repeats, transpose_a=False, ours=False):
         def f():
             gemm(A, B, C)
     else:
+
         def f():
             np.matmul(A, B, out=C)
+
     reps = max(1, int(3e9 / (2 * m * k * n)))
 
     def run():
@@ -216,13 +227,24 @@ def rates(repeats):
     rows = []
     for name, m, k, n, tr in shapes:
         row = [name, f"{matmul_rate(m, k, n, np.float32, repeats, tr):.1f}"]
-        row.append(f"{matmul_rate(m, k, n, np.float64, repeats, tr):.1f}"
-                   if name.startswith("2048") else "")
-        row.append(f"{matmul_rate(m, k, n, np.float32, repeats, tr, ours=True):.1f}"
-                   if has_ours else "")
+        row.append(
+            f"{matmul_rate(m, k, n, np.float64, repeats, tr):.1f}"
+            if name.startswith("2048")
+            else ""
+        )
+        row.append(
+            f"{matmul_rate(m, k, n, np.float32, repeats, tr, ours=True):.1f}" if has_ours else ""
+        )
         rows.append(row)
-    table(["product (m x k @ k x n)", "NumPy float32 GFLOP/s", "NumPy float64 GFLOP/s",
-           "skaesep._blas.gemm float32 GFLOP/s"], rows)
+    table(
+        [
+            "product (m x k @ k x n)",
+            "NumPy float32 GFLOP/s",
+            "NumPy float64 GFLOP/s",
+            "skaesep._blas.gemm float32 GFLOP/s",
+        ],
+        rows,
+    )
     return peaks
 
 
@@ -264,21 +286,36 @@ def bench_rbm(repeats, peak):
     for n_vis in (CHUNK, FRAME):
         V = np.ascontiguousarray(data[:, :n_vis])
         flop = 10.0 * N * n_vis * 500  # 5 products of 2 n_vis 500 per input per CD-1 step
-        ours = best_time(lambda V=V: pretrain_rbm(V, 500, n_epochs=1, batch_size=64,
-                                                  rng=np.random.RandomState(0)), repeats)
+        ours = best_time(
+            lambda V=V: pretrain_rbm(
+                V, 500, n_epochs=1, batch_size=64, random_state=np.random.RandomState(0)
+            ),
+            repeats,
+        )
 
         def sk(dtype, batch, V=V):
             BernoulliRBM(500, batch_size=batch, n_iter=1, random_state=0).fit(V.astype(dtype))
 
         sk32 = best_time(lambda: sk(np.float32, 64), repeats)
         sk64 = best_time(lambda: sk(np.float64, 10), max(1, repeats - 1), warmup=False)
-        for name, t in (("skaesep pretrain_rbm, float32, batch 64", ours),
-                        ("sklearn BernoulliRBM, float32, batch 64", sk32),
-                        ("sklearn BernoulliRBM defaults, float64, batch 10", sk64)):
-            rows.append([f"{n_vis} -> 500", name, f"{t:.3f}", f"{flop / t / 1e9:.1f}",
-                         *_fractions(flop / t / 1e9, peak), f"{t / ours:.2f}x"])
-    table(["layer", "implementation", "s / epoch", "GFLOP/s", *FRACTION_HEADER,
-           "time / ours"], rows)
+        for name, t in (
+            ("skaesep pretrain_rbm, float32, batch 64", ours),
+            ("sklearn BernoulliRBM, float32, batch 64", sk32),
+            ("sklearn BernoulliRBM defaults, float64, batch 10", sk64),
+        ):
+            rows.append(
+                [
+                    f"{n_vis} -> 500",
+                    name,
+                    f"{t:.3f}",
+                    f"{flop / t / 1e9:.1f}",
+                    *_fractions(flop / t / 1e9, peak),
+                    f"{t / ours:.2f}x",
+                ]
+            )
+    table(
+        ["layer", "implementation", "s / epoch", "GFLOP/s", *FRACTION_HEADER, "time / ours"], rows
+    )
 
 
 # ------------------------------------------------------------ 3. fine-tuning
@@ -292,18 +329,24 @@ def _finetune_flop():
 def bench_finetune(repeats, peak, batch_sizes=(64,)):
     from skaesep import StackedRBMAutoencoder
 
-    print("## 3. Fine-tuning, one epoch, N = %d, Adam, sigmoid + cross-entropy\n" % N,
-          flush=True)
+    print("## 3. Fine-tuning, one epoch, N = %d, Adam, sigmoid + cross-entropy\n" % N, flush=True)
     flop, sizes = _finetune_flop()
     rng = np.random.default_rng(0)
     X = (rng.random((N, CHUNK)) ** 3).astype(np.float32)
     rows = []
     for batch in batch_sizes:
-        ae = StackedRBMAutoencoder(LAYERS, pretrain_epochs=0, max_iter=1, batch_size=batch,
-                                   tol=0, n_iter_no_change=10**6, random_state=0)
+        ae = StackedRBMAutoencoder(
+            LAYERS,
+            pretrain_epochs=0,
+            max_iter=1,
+            batch_size=batch,
+            tol=0,
+            n_iter_no_change=10**6,
+            random_state=0,
+        )
         ae._pretrain(X[:batch], list(LAYERS), np.random.RandomState(0))  # initial weights
 
-        def ours():
+        def ours(ae=ae):
             ae._fine_tune(X, np.random.RandomState(0))
 
         t_ours = best_time(ours, repeats)
@@ -311,13 +354,27 @@ def bench_finetune(repeats, peak, batch_sizes=(64,)):
         for fused in (False, True):
             t = _torch_epoch(X, sizes, batch, repeats, fused)
             if t is not None:
-                results.append((f"PyTorch {_torch_version()} CPU, Adam"
-                                + (" fused=True" if fused else " (default)"), t))
+                results.append(
+                    (
+                        f"PyTorch {_torch_version()} CPU, Adam"
+                        + (" fused=True" if fused else " (default)"),
+                        t,
+                    )
+                )
         for name, t in results:
-            rows.append([batch, name, f"{t:.3f}", f"{flop / t / 1e9:.1f}",
-                         *_fractions(flop / t / 1e9, peak), f"{t / t_ours:.2f}x"])
-    table(["batch", "implementation", "s / epoch", "GFLOP/s", *FRACTION_HEADER,
-           "time / ours"], rows)
+            rows.append(
+                [
+                    batch,
+                    name,
+                    f"{t:.3f}",
+                    f"{flop / t / 1e9:.1f}",
+                    *_fractions(flop / t / 1e9, peak),
+                    f"{t / t_ours:.2f}x",
+                ]
+            )
+    table(
+        ["batch", "implementation", "s / epoch", "GFLOP/s", *FRACTION_HEADER, "time / ours"], rows
+    )
 
 
 def _torch_version():
@@ -348,7 +405,7 @@ def _torch_epoch(X, sizes, batch, repeats, fused):
     def epoch():
         order = torch.randperm(len(Xt))
         for start in range(0, len(Xt), batch):
-            xb = Xt[order[start:start + batch]]
+            xb = Xt[order[start : start + batch]]
             opt.zero_grad(set_to_none=False)
             loss = loss_fn(net(xb), xb)
             loss.backward()
@@ -364,8 +421,12 @@ def _fitted_separator(preset, sr=44100):
     from skaesep.datasets import make_instrument_stem
     from skaesep.presets import make_preset
 
-    clips = np.stack([make_instrument_stem(name, duration=3.0, sr=sr, random_state=0)
-                      for name in ("piano", "drums")]).astype(np.float32)
+    clips = np.stack(
+        [
+            make_instrument_stem(name, duration=3.0, sr=sr, random_state=0)
+            for name in ("piano", "drums")
+        ]
+    ).astype(np.float32)
     model = make_preset(preset, sr=sr, random_state=0, pretrain_epochs=1, max_iter=1)
     return model.fit(clips, ["piano", "drums"])
 
@@ -374,8 +435,10 @@ def _write_mixture(path, seconds, sr=44100):
     from skaesep.audio import write_audio
     from skaesep.datasets import make_instrument_stem
 
-    piece = sum(make_instrument_stem(name, duration=30.0, sr=sr, random_state=1)
-                for name in ("piano", "drums"))
+    piece = sum(
+        make_instrument_stem(name, duration=30.0, sr=sr, random_state=1)
+        for name in ("piano", "drums")
+    )
     reps = int(np.ceil(seconds / 30.0))
     write_audio(path, np.tile(piece, reps)[: int(seconds * sr)], sr, force=True)
 
@@ -394,8 +457,11 @@ def separate_file(model, path, out_dir):
 def bench_separation(repeats, tmp, presets=("report", "demo")):
     import joblib
 
-    print("## 4. Separation of a file, end to end (read, STFT, encode/decode, masks, "
-          "ISTFT, write), 2 sources\n", flush=True)
+    print(
+        "## 4. Separation of a file, end to end (read, STFT, encode/decode, masks, "
+        "ISTFT, write), 2 sources\n",
+        flush=True,
+    )
     rows = []
     for minutes in (3, 10):
         _write_mixture(os.path.join(tmp, f"mix{minutes}.wav"), 60 * minutes)
@@ -405,17 +471,39 @@ def bench_separation(repeats, tmp, presets=("report", "demo")):
         joblib.dump(model, model_path)
         for minutes in (3, 10):
             path = os.path.join(tmp, f"mix{minutes}.wav")
-            t = best_time(lambda path=path: separate_file(model, path, tmp),
-                          repeats if minutes == 3 else 1, warmup=minutes == 3)
+            t = best_time(
+                lambda path=path, model=model: separate_file(model, path, tmp),
+                repeats if minutes == 3 else 1,
+                warmup=minutes == 3,
+            )
             child = subprocess.run(
                 [sys.executable, __file__, "--peak-memory", model_path, path, tmp],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             base_mb, peak_mb = (float(v) for v in child.stdout.split())
-            rows.append([preset, f"{minutes} min, 44.1 kHz", f"{t:.2f}", f"{60 * minutes / t:.0f}x",
-                         f"{peak_mb:.0f}", f"{peak_mb - base_mb:.0f}"])
-    table(["preset", "file", "wall s", "real-time factor", "peak RSS MB (whole process)",
-           "MB above the loaded model"], rows)
+            rows.append(
+                [
+                    preset,
+                    f"{minutes} min, 44.1 kHz",
+                    f"{t:.2f}",
+                    f"{60 * minutes / t:.0f}x",
+                    f"{peak_mb:.0f}",
+                    f"{peak_mb - base_mb:.0f}",
+                ]
+            )
+    table(
+        [
+            "preset",
+            "file",
+            "wall s",
+            "real-time factor",
+            "peak RSS MB (whole process)",
+            "MB above the loaded model",
+        ],
+        rows,
+    )
 
 
 def _vm_hwm_mb():
@@ -467,17 +555,25 @@ def _timed_methods(targets, totals):
 def bench_demo(tmp, presets=("demo", "report")):
     import librosa
 
+    import skaesep._separation_engine as engine
     import skaesep.audio
+    import skaesep.autoencoder
     import skaesep.cli
     import skaesep.datasets
     import skaesep.metrics
-    import skaesep.resynthesis as resyn
-    from skaesep import (CodeLayerClusterer, MaskResynthesizer, SpectrogramTransformer,
-                         StackedRBMAutoencoder)
+    from skaesep import (
+        CodeLayerClusterer,
+        MaskResynthesizer,
+        SpectrogramTransformer,
+        StackedRBMAutoencoder,
+    )
 
-    print("## 5. `skaesep demo` by stage (3 instruments, 2 training clips of 10 s each, "
-          "a 10 s held-out mixture); indented rows split `separate` of a 3-minute file "
-          "with the same model kind\n", flush=True)
+    print(
+        "## 5. `skaesep demo` by stage (3 instruments, 2 training clips of 10 s each, "
+        "a 10 s held-out mixture); indented rows split `separate` of a 3-minute file "
+        "with the same model kind\n",
+        flush=True,
+    )
     targets = [
         ("synthesise the instruments", skaesep.datasets, "_synthesize"),
         ("fit: spectrogram (STFT)", SpectrogramTransformer, "fit_transform"),
@@ -491,13 +587,12 @@ def bench_demo(tmp, presets=("demo", "report")):
     ]
     inner = [
         ("  separate: STFT", librosa, "stft"),
-        ("  separate: encode + decode", StackedRBMAutoencoder, "_propagate"),
-        ("  separate: masks", MaskResynthesizer, "_masks"),
+        ("  separate: encode + decode", skaesep.autoencoder, "propagate"),
+        ("  separate: masks", engine, "ratio_masks"),
         ("  separate: scale |S| into [0, 1]", SpectrogramTransformer, "scale"),
         ("  separate: inverse FFT", np.fft, "irfft"),
+        ("  separate: ISTFT overlap-add", engine, "overlap_add"),
     ]
-    if hasattr(resyn, "_overlap_add"):
-        inner.append(("  separate: ISTFT overlap-add", resyn, "_overlap_add"))
     columns = {}
     for preset in presets:
         totals = {}
@@ -505,19 +600,20 @@ def bench_demo(tmp, presets=("demo", "report")):
         with _timed_methods(targets, totals):
             t0 = time.perf_counter()
             with contextlib_redirect():
-                skaesep.cli.main(["demo", "--preset", preset, "--out", out, "--force",
-                                  "--quiet"])
+                skaesep.cli.main(["demo", "--preset", preset, "--out", out, "--force", "--quiet"])
             total = time.perf_counter() - t0
         # The split inside separate() (its STFT, products, masks, overlap-add), timed apart.
         model = _fitted_separator(preset)
-        y = np.tile(skaesep.datasets.make_instrument_stem("piano", duration=30.0,
-                                                          random_state=3), 6)
+        y = np.tile(
+            skaesep.datasets.make_instrument_stem("piano", duration=30.0, random_state=3), 6
+        )
         with _timed_methods(inner, totals):
             t0 = time.perf_counter()
             model.separate(y.astype(np.float32))
             totals["  separate a 3-minute file (no I/O)"] = time.perf_counter() - t0
         totals["other (data set-up, scoring tables, ...)"] = total - sum(
-            v for k, v in totals.items() if not k.startswith("  "))
+            v for k, v in totals.items() if not k.startswith("  ")
+        )
         totals["**total**"] = total
         columns[preset] = totals
     labels = list(dict.fromkeys(k for c in columns.values() for k in c))
@@ -541,8 +637,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="rates,rbm,finetune,separation,demo")
     parser.add_argument("--batch-sizes", default="64", help="fine-tuning batch sizes")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="BLAS and PyTorch threads")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="BLAS and PyTorch threads"
+    )
     parser.add_argument("--peak-memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory:
@@ -563,8 +660,10 @@ def main():
             pass
         peaks = rates(repeats) if "rates" in only else {}
         peak = ceiling(peaks, args.threads)
-        print("FMA ceilings used below (%d thread(s)): %s\n" % (args.threads, ", ".join(
-            f"{bits}-bit {g:.1f} GFLOP/s" for bits, g in peak.items())))
+        print(
+            "FMA ceilings used below (%d thread(s)): %s\n"
+            % (args.threads, ", ".join(f"{bits}-bit {g:.1f} GFLOP/s" for bits, g in peak.items()))
+        )
         if "rbm" in only:
             bench_rbm(repeats, peak)
         if "finetune" in only:

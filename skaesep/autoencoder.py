@@ -3,8 +3,6 @@
 import os
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,12 +13,10 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._base import binary_cross_entropy
-from ._blas import dot, gemm
-from ._blas import logistic_ as sigmoid_
+from ._network import Workspace, backprop, propagate
 from ._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
+from ._stochastic_optimizers import make_optimizer
 from .rbm import pretrain_rbm
-
-_INFERENCE_BATCH = 4096
 
 
 class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -250,6 +246,11 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self.pretrain_errors_ = []
         V = X
         for i, n_hidden in enumerate(layer_sizes):
+            if self.verbose:
+                print(
+                    "[%s] Pretraining RBM %d of %d (%d -> %d units)"
+                    % (type(self).__name__, i + 1, len(layer_sizes), V.shape[1], n_hidden)
+                )
             W, b_hid, b_vis, errors = pretrain_rbm(
                 V,
                 n_hidden,
@@ -259,20 +260,15 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 weight_decay=self.weight_decay,
                 cd_steps=self.cd_steps,
                 batch_size=self.batch_size,
-                rng=rng,
+                random_state=rng,
+                verbose=self.verbose,
             )
-            if self.verbose:
-                for epoch, err in enumerate(errors, 1):
-                    print(
-                        "[%s] RBM %d, epoch %d, reconstruction error = %.4f"
-                        % (type(self).__name__, i + 1, epoch, err)
-                    )
             self.encoder_weights_.append(W)
             self.encoder_biases_.append(b_hid)
             visible_biases.append(b_vis)
             self.pretrain_errors_.append(errors)
             if i + 1 < len(layer_sizes):
-                V = self._propagate(V, [W], [b_hid])
+                V = propagate(V, [W], [b_hid])
         # Unroll: the decoder mirrors the encoder with transposed weights.
         self.decoder_weights_ = [W.T.copy() for W in reversed(self.encoder_weights_)]
         self.decoder_biases_ = [b.astype(dtype, copy=True) for b in reversed(visible_biases)]
@@ -300,10 +296,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             X_val, X = X[order[:n_val]], X[order[n_val:]]
             n_samples = X.shape[0]
         batch_size = min(self.batch_size, n_samples)
-        optimizer = _Optimizer(
-            params, self.solver, self.learning_rate_init, self.momentum, n_threads=_n_threads()
-        )
-        workspace = _BackpropWorkspace(weights, batch_size, X.dtype)
+        workspace = Workspace(weights, batch_size, X.dtype)
         Xb_buf = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
 
         self.loss_curve_ = []
@@ -312,37 +305,45 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         best_params = None
         no_change = 0
         converged = False
-        for epoch in range(self.max_iter):
-            t0 = time.perf_counter()
-            order = rng.permutation(n_samples)
-            loss_sum = 0.0
-            for batch in gen_batches(n_samples, batch_size):
-                idx = order[batch]
-                Xb = np.take(X, idx, axis=0, out=Xb_buf[: idx.shape[0]])
-                loss_sum += self._backprop(Xb, weights, biases, optimizer, workspace) * Xb.size
-            loss = loss_sum / X.size
-            self.loss_curve_.append(loss)
-            if self.early_stopping:
-                loss = self._score_loss(X_val)
-                self.validation_scores_.append(loss)
-            self.n_iter_ = epoch + 1
-            if self.verbose:
-                print(
-                    "[%s] Iteration %d, loss = %.4f, %.2fs"
-                    % (type(self).__name__, self.n_iter_, loss, time.perf_counter() - t0)
-                )
-            if loss < self.best_loss_ - self.tol:
-                no_change = 0
-            else:
-                no_change += 1
-            if loss < self.best_loss_:
-                self.best_loss_ = loss
+        with make_optimizer(
+            self.solver,
+            params,
+            self.learning_rate_init,
+            momentum=self.momentum,
+            n_threads=_n_threads(),
+        ) as optimizer:
+            for epoch in range(self.max_iter):
+                t0 = time.perf_counter()
+                order = rng.permutation(n_samples)
+                loss_sum = 0.0
+                for batch in gen_batches(n_samples, batch_size):
+                    idx = order[batch]
+                    Xb = np.take(X, idx, axis=0, out=Xb_buf[: idx.shape[0]])
+                    loss, grads = backprop(Xb, weights, biases, workspace)
+                    optimizer.update_params(grads)
+                    loss_sum += loss * Xb.size
+                loss = loss_sum / X.size
+                self.loss_curve_.append(loss)
                 if self.early_stopping:
-                    best_params = [p.copy() for p in params]
-            if no_change >= self.n_iter_no_change:
-                converged = True
-                break
-        optimizer.close()
+                    loss = self._score_loss(X_val)
+                    self.validation_scores_.append(loss)
+                self.n_iter_ = epoch + 1
+                if self.verbose:
+                    print(
+                        "[%s] Iteration %d, loss = %.4f, %.2fs"
+                        % (type(self).__name__, self.n_iter_, loss, time.perf_counter() - t0)
+                    )
+                if loss < self.best_loss_ - self.tol:
+                    no_change = 0
+                else:
+                    no_change += 1
+                if loss < self.best_loss_:
+                    self.best_loss_ = loss
+                    if self.early_stopping:
+                        best_params = [p.copy() for p in params]
+                if no_change >= self.n_iter_no_change:
+                    converged = True
+                    break
         if best_params is not None:
             for p, best in zip(params, best_params):
                 p[...] = best
@@ -354,69 +355,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 stacklevel=2,
             )
 
-    def _backprop(self, X, weights, biases, optimizer, workspace=None):
-        """One optimiser step on mini-batch ``X``; returns its mean loss per element.
-
-        ``workspace`` (a :class:`_BackpropWorkspace` of at least ``len(X)``
-        rows) holds every intermediate array, so a step allocates nothing;
-        ``None`` allocates one for this call.
-        """
-        n = X.shape[0]
-        ws = workspace
-        if ws is None or ws.n_rows < n or ws.acts[0].dtype != X.dtype:
-            ws = _BackpropWorkspace(weights, n, X.dtype)
-        activations = [X]
-        for W, b, buf in zip(weights, biases, ws.acts):
-            Z = gemm(activations[-1], W, buf[:n])
-            Z += b
-            activations.append(sigmoid_(Z))
-        output = activations[-1]
-        delta = ws.deltas[-1][:n]
-        loss = _cross_entropy(X, output, ws.scratch[:n], delta)
-        # Sigmoid output with cross-entropy: the output delta is output - target.
-        np.subtract(output, X, out=delta)
-        delta /= n
-        for i in range(len(weights) - 1, -1, -1):
-            gemm(activations[i].T, delta, ws.grads_W[i])
-            np.sum(delta, axis=0, out=ws.grads_b[i])
-            if i:
-                # delta @ W.T times the sigmoid's derivative Z * (1 - Z); the
-                # activation Z is not needed after this, so it holds 1 - Z.
-                Z = activations[i]
-                delta = gemm(delta, weights[i].T, ws.deltas[i - 1][:n])
-                delta *= Z
-                np.subtract(1, Z, out=Z)
-                delta *= Z
-        optimizer.step(ws.grads_W + ws.grads_b)
-        return loss
-
     # --------------------------------------------------------- inference
-    @staticmethod
-    def _propagate(X, weights, biases):
-        dtype = X.dtype
-        weights = [W.astype(dtype, copy=False) for W in weights]
-        biases = [b.astype(dtype, copy=False) for b in biases]
-        n = X.shape[0]
-        out = np.empty((n, weights[-1].shape[1]), dtype=dtype)
-        if n == 0:
-            return out
-        rows = min(n, _INFERENCE_BATCH)
-        # Two buffers of the widest hidden layer, reused by every block.
-        width = max([W.shape[1] for W in weights[:-1]], default=0)
-        bufs = [np.empty(rows * width, dtype=dtype) for _ in range(2 if width else 0)]
-        for batch in gen_batches(n, _INFERENCE_BATCH):
-            A = X[batch]
-            if not A.flags.c_contiguous:
-                A = np.ascontiguousarray(A)
-            m = A.shape[0]
-            for i, (W, b) in enumerate(zip(weights, biases)):
-                if i + 1 == len(weights):
-                    Z = out[batch]
-                else:
-                    Z = bufs[i % 2][: m * W.shape[1]].reshape(m, W.shape[1])
-                A = sigmoid_(_add(gemm(A, W, Z), b))
-        return out
-
     def encode(self, X):
         """Code-layer activations of network inputs.
 
@@ -429,7 +368,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         codes : ndarray of shape (n_inputs, layer_sizes[-1])
         """
-        return self._propagate(X, self.encoder_weights_, self.encoder_biases_)
+        return propagate(X, self.encoder_weights_, self.encoder_biases_)
 
     def decode(self, codes):
         """Reconstructions in [0, 1] of code-layer activations.
@@ -442,7 +381,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         X : ndarray of shape (n_inputs, input_size_)
         """
-        return self._propagate(codes, self.decoder_weights_, self.decoder_biases_)
+        return propagate(codes, self.decoder_weights_, self.decoder_biases_)
 
     def transform(self, X):
         """Encode each row's blocks to the code layer.
@@ -519,127 +458,8 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return tags
 
 
-def _add(Z, b):
-    Z += b
-    return Z
-
-
 def _n_threads():
     """Threads for the optimiser's elementwise work: those BLAS is allowed."""
     info = threadpool_info()
     n = max([lib["num_threads"] for lib in info if lib["user_api"] == "blas"], default=1)
     return max(1, min(n, os.cpu_count() or 1))
-
-
-def _cross_entropy(y_true, y_prob, scratch, scratch2):
-    """:func:`binary_cross_entropy` computed in two scratch arrays of its shape."""
-    eps = np.finfo(y_prob.dtype).eps
-    q = np.clip(y_prob, eps, 1 - eps, out=scratch)
-    loss = dot(y_true, np.log(q, out=scratch2))
-    log1m_q = np.log1p(np.negative(q, out=q), out=q)
-    loss += dot(np.subtract(1, y_true, out=scratch2), log1m_q)
-    return -loss / y_prob.size
-
-
-class _BackpropWorkspace:
-    """Every array one ``_backprop`` step needs for mini-batches of up to ``n_rows``."""
-
-    def __init__(self, weights, n_rows, dtype):
-        self.n_rows = n_rows
-        self.acts = [np.empty((n_rows, W.shape[1]), dtype=dtype) for W in weights]
-        self.deltas = [np.empty((n_rows, W.shape[1]), dtype=dtype) for W in weights]
-        self.scratch = np.empty((n_rows, weights[-1].shape[1]), dtype=dtype)
-        self.grads_W = [np.empty(W.shape, dtype=dtype) for W in weights]
-        self.grads_b = [np.empty(W.shape[1], dtype=dtype) for W in weights]
-
-
-# Elements per block of the optimiser's elementwise work: a block of each of
-# its arrays stays in cache across the dozen passes of one Adam update.
-_BLOCK = 1 << 15
-
-
-class _Optimizer:
-    """Adam or SGD with momentum, updating a list of arrays in place.
-
-    ``step`` consumes its gradients (they are overwritten). The update runs
-    block by block, so each block of a parameter and its moments is read from
-    memory once per step, and the blocks are shared among ``n_threads``
-    threads (NumPy releases the GIL inside its loops).
-    """
-
-    def __init__(
-        self, params, solver, learning_rate, momentum, beta1=0.9, beta2=0.999, n_threads=1
-    ):
-        self.params = params
-        self.solver = solver
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.beta1, self.beta2, self.eps = beta1, beta2, 1e-8
-        self.t = 0
-        self.velocities = [np.zeros_like(p) for p in params]
-        if solver == "adam":
-            self.second = [np.zeros_like(p) for p in params]
-        self.n_threads = max(1, int(n_threads))
-        self._pool = None
-        # (parameter index, start, stop) of each block, dealt to the threads.
-        blocks = [
-            (i, start, min(start + _BLOCK, p.size))
-            for i, p in enumerate(params)
-            for start in range(0, p.size, _BLOCK)
-        ]
-        self._shares = [blocks[k :: self.n_threads] for k in range(self.n_threads)]
-
-    def step(self, grads):
-        self.t += 1
-        flat_grads = [g.reshape(-1) for g in grads]
-        if self.solver == "adam":
-            b1, b2 = self.beta1, self.beta2
-            lr = self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-            work = partial(self._adam_blocks, flat_grads, lr)
-        else:
-            work = partial(self._sgd_blocks, flat_grads)
-        if self.n_threads == 1:
-            work(self._shares[0])
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.n_threads)
-        for _ in self._pool.map(work, self._shares):
-            pass
-
-    def _sgd_blocks(self, grads, blocks):
-        lr, mom = self.learning_rate, self.momentum
-        for i, a, b in blocks:
-            p = self.params[i].reshape(-1)[a:b]
-            v = self.velocities[i].reshape(-1)[a:b]
-            g = grads[i][a:b]
-            v *= mom
-            g *= lr
-            v -= g
-            p += v
-
-    def _adam_blocks(self, grads, lr, blocks):
-        b1, b2, eps = self.beta1, self.beta2, self.eps
-        tmp = np.empty(_BLOCK, dtype=grads[0].dtype if grads else np.float64)
-        for i, a, b in blocks:
-            p = self.params[i].reshape(-1)[a:b]
-            m = self.velocities[i].reshape(-1)[a:b]
-            s = self.second[i].reshape(-1)[a:b]
-            g = grads[i][a:b]
-            t = tmp[: b - a]
-            m *= b1
-            m += np.multiply(g, 1 - b1, out=t)
-            s *= b2
-            g *= g
-            s += np.multiply(g, 1 - b2, out=t)
-            # g is consumed: reuse it for the update direction.
-            np.sqrt(s, out=g)
-            g += eps
-            np.divide(m, g, out=g)
-            g *= lr
-            p -= g
-
-    def close(self):
-        """Stop the worker threads, if any."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None

@@ -12,18 +12,22 @@ source ``k``'s scaled spectrum (all zeros for an instrument not in the
 mixture), by the report's cross-entropy loss.
 
 The responsibilities ``r_k`` stay fixed; only weights and biases move. The
-update is written with the in-place helpers of :mod:`skaesep._base` and the
-autoencoder's own optimiser, on the live arrays of
-:meth:`StackedRBMAutoencoder._layers`.
+step is the network core's :func:`skaesep._network.backprop` with a code hook
+that masks the code once per source, and the autoencoder's Adam optimiser,
+on the live arrays of :meth:`StackedRBMAutoencoder._layers`.
 """
 
 import time
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import binary_cross_entropy, sigmoid_, sigmoid_derivative_
-from .autoencoder import _Optimizer
+from ._base import binary_cross_entropy, sigmoid_derivative_
+from ._masking import ratio_masks
+from ._network import Workspace, backprop
+from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
+from ._stochastic_optimizers import AdamOptimizer
 
 
 def _chunk_index(n_t, n_frames, rng, size):
@@ -98,115 +102,118 @@ def make_mixture_batch(stfts, labels, n_classes, spectrogram, batch_size, max_so
     return X, T
 
 
-def _decode_loss(output, target, context):
-    """Cross-entropy of every decode with its source; delta at the output's pre-activation."""
-    loss = binary_cross_entropy(target, output)
-    # Sigmoid output with cross-entropy: the output delta is output - target.
-    return loss, output - target
+class _MaskedCodes:
+    """Code hook of :func:`skaesep._network.backprop`: one masked code per source.
 
-
-def _mask_loss(output, target, context):
-    """Squared error of the masked mixture magnitudes, over the present sources.
-
-    The decodes ``D_k`` are mapped back to magnitudes ``U_k`` (the inverse of
-    the log scaling), the masks ``m_k = U_k / sum_j U_j`` over the sources
-    present in the mixture are applied to the mixture magnitude ``|X|``, and
-    the loss is ``(m_k |X| - |S_k|)^2`` relative to the sources' mean energy,
-    averaged over elements: the energy-weighted error that SDR measures.
-    Returns the loss and the delta (of the loss summed over elements) at the
-    output pre-activation.
+    ``forward`` maps a code batch ``(B, n_code)`` to the ``K * B`` decoder
+    inputs ``code * r_k``; ``backward`` sums their deltas back through the
+    masks. Buffers are allocated once for mini-batches of up to ``n_rows``.
     """
-    mix_mag, src_mag, present, unscale, unscale_grad = context
-    n_classes = present.shape[0]
-    D = output.reshape(n_classes, -1, output.shape[-1])
-    U = unscale(D) * present
-    total = U.sum(axis=0) + 1e-8
-    masks = U / total
-    err = masks * mix_mag - src_mag
-    # Per element, relative to the sources' mean energy, like the cross-entropy.
-    norm = float(np.einsum("kbi,kbi->", src_mag, src_mag)) / src_mag.size + 1e-12
-    loss = float(np.einsum("kbi,kbi->", err, err)) / norm / err.size
-    g = (2.0 / norm) * err * mix_mag  # d (loss * size) / d mask
-    gU = (g - (g * masks).sum(axis=0)) / total * present
-    gD = gU * unscale_grad(D, U)
-    gD *= D
-    gD *= 1 - D
-    return loss, gD.reshape(output.shape)
+
+    def __init__(self, R, n_rows):
+        self.R = R  # (n_sources, n_code)
+        n_classes, n_code = R.shape
+        self._masked = np.empty(n_classes * n_rows * n_code, dtype=R.dtype)
+        self._d_code = np.empty(n_rows * n_code, dtype=R.dtype)
+
+    def forward(self, code):
+        n_classes, n_code = self.R.shape
+        n = code.shape[0]
+        masked = self._masked[: n_classes * n * n_code].reshape(n_classes, n, n_code)
+        np.multiply(self.R[:, None, :], code[None], out=masked)
+        return masked.reshape(n_classes * n, n_code)
+
+    def backward(self, delta):
+        n_classes, n_code = self.R.shape
+        n = delta.shape[0] // n_classes
+        d_code = self._d_code[: n * n_code].reshape(n, n_code)
+        return np.einsum("knc,kc->nc", delta.reshape(n_classes, n, n_code), self.R, out=d_code)
 
 
-def _combined_loss(output, target, context):
-    """``_mask_loss`` plus ``_decode_loss``."""
-    mask_value, mask_delta = _mask_loss(output, target, context)
-    decode_value, decode_delta = _decode_loss(output, target, context)
-    return mask_value + decode_value, mask_delta + decode_delta
+class _DecodeLoss:
+    """Cross-entropy of every source's decode with its scaled spectrum.
 
-
-def _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer, loss=_decode_loss,
-                     context=None):
-    """One optimiser step of a masked-decode loss; returns the loss.
-
-    ``X`` (B, n_in) mixtures, ``T`` (K, B, n_in) targets, ``R`` (K, n_code)
-    responsibilities. The K decodes run as one batch of K * B rows.
+    The delta at the output's pre-activation is ``output - target`` (sigmoid
+    output with cross-entropy), divided by the number of mixtures.
     """
-    n_classes, batch = T.shape[0], X.shape[0]
-    enc_act = [X]
-    for W, b in zip(weights[:n_encoder], biases[:n_encoder]):
-        Z = enc_act[-1] @ W
-        Z += b
-        enc_act.append(sigmoid_(Z))
-    code = enc_act[-1]
-    masked = (R[:, None, :] * code[None]).reshape(n_classes * batch, -1)
-    dec_act = [masked]
-    for W, b in zip(weights[n_encoder:], biases[n_encoder:]):
-        Z = dec_act[-1] @ W
-        Z += b
-        dec_act.append(sigmoid_(Z))
-    target = T.reshape(n_classes * batch, -1)
-    value, delta = loss(dec_act[-1], target, context)
-    delta /= batch
-    n_layers = len(weights)
-    grads_W = [None] * n_layers
-    grads_b = [None] * n_layers
-    for j in range(n_layers - n_encoder - 1, -1, -1):
-        i = n_encoder + j
-        grads_W[i] = dec_act[j].T @ delta
-        grads_b[i] = delta.sum(axis=0)
-        delta = delta @ weights[i].T
-        if j:
-            sigmoid_derivative_(dec_act[j], delta)
-    # delta is now d loss / d masked code; back to the code through the masks.
-    delta = (delta.reshape(n_classes, batch, -1) * R[:, None, :]).sum(axis=0)
-    sigmoid_derivative_(code, delta)
-    for i in range(n_encoder - 1, -1, -1):
-        grads_W[i] = enc_act[i].T @ delta
-        grads_b[i] = delta.sum(axis=0)
-        if i:
-            delta = sigmoid_derivative_(enc_act[i], delta @ weights[i].T)
-    optimizer.step(grads_W + grads_b)
-    return value
+
+    def __init__(self, n_classes):
+        self.n_classes = n_classes
+
+    def __call__(self, output, target, delta, workspace):
+        n = output.shape[0]
+        value = binary_cross_entropy(target, output, workspace.scratch[:n], delta)
+        np.subtract(output, target, out=delta)
+        delta *= self.n_classes / n
+        return value
 
 
-def _unscale_functions(spectrogram):
-    """``unscale`` and its derivative, written for the mask loss."""
-    if spectrogram.compression == "log":
-        gain = 10.0 ** (spectrogram.dynamic_range / 20.0)
-        L, c = np.log1p(gain), spectrogram.ref_ / gain
+class _MaskLoss(_DecodeLoss):
+    """Squared error of the masked mixture magnitudes, plus the decode loss.
 
-        def unscale(D):
-            return np.expm1(D * L) * c
+    The decodes ``D_k`` are mapped back to magnitudes ``U_k``
+    (:meth:`SpectrogramTransformer.unscale`), the masks
+    ``m_k = U_k / sum_j U_j`` over the sources present in the mixture
+    (:func:`skaesep._masking.ratio_masks`) are applied to the mixture
+    magnitude ``|X|``, and the loss is ``(m_k |X| - |S_k|)^2`` relative to
+    the sources' mean energy, averaged over elements: the energy-weighted
+    error that SDR measures. The decode loss keeps absent sources silent.
+    ``set_batch`` gives it each mini-batch's magnitudes.
+    """
 
-        def grad(D, U):
-            return L * (U + c)  # d/dD of c * expm1(L D)
-    else:
+    def __init__(self, n_classes, spectrogram):
+        super().__init__(n_classes)
+        self.spectrogram = spectrogram
 
-        def unscale(D):
-            return D * spectrogram.ref_
+    def set_batch(self, X, T):
+        unscale = self.spectrogram.unscale
+        self.mix_mag = unscale(X)[None]
+        self.src_mag = unscale(T)
+        self.present = T.max(axis=2, keepdims=True) > 0
 
-        def grad(D, U):
-            return spectrogram.ref_
-    return unscale, grad
+    def __call__(self, output, target, delta, workspace):
+        decode_value = super().__call__(output, target, delta, workspace)
+        n_classes = self.n_classes
+        batch = output.shape[0] // n_classes
+        D = output.reshape(n_classes, batch, -1)
+        U = self.spectrogram.unscale(D) * self.present
+        masks = ratio_masks(U)
+        total = U.sum(axis=0)
+        src_mag = self.src_mag
+        err = masks * self.mix_mag - src_mag
+        # Per element, relative to the sources' mean energy, like the cross-entropy.
+        norm = float(np.einsum("kbi,kbi->", src_mag, src_mag)) / src_mag.size + 1e-12
+        value = float(np.einsum("kbi,kbi->", err, err)) / norm / err.size
+        g = (2.0 / norm) * err * self.mix_mag  # d (loss * size) / d mask
+        gU = g - (g * masks).sum(axis=0)
+        np.divide(gU, total, out=gU, where=total > 0)
+        gU *= self.present
+        gD = gU * self.spectrogram.unscale_gradient(D, U)
+        sigmoid_derivative_(D, gD)
+        gD /= batch
+        delta += gD.reshape(delta.shape)
+        return value + decode_value
 
 
+@validate_params(
+    {
+        "autoencoder": [HasMethods(["encode", "decode"])],
+        "spectrogram": [HasMethods(["scale", "unscale", "unscale_gradient"])],
+        "responsibilities": ["array-like"],
+        "stfts": [list],
+        "labels": ["array-like"],
+        "n_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_mixtures": [Interval(Integral, 1, None, closed="left")],
+        "max_sources": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "loss": [StrOptions({"decode", "mask"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def discriminative_fine_tune(
     autoencoder,
     spectrogram,
@@ -222,6 +229,7 @@ def discriminative_fine_tune(
     loss="decode",
     random_state=None,
     verbose=0,
+    n_threads=1,
 ):
     """Fine-tune a fitted autoencoder so that masked codes decode to sources.
 
@@ -258,6 +266,8 @@ def discriminative_fine_tune(
         Seeds the mixtures.
     verbose : int, default=0
         Print the loss of each epoch when positive.
+    n_threads : int, default=1
+        Threads of the optimiser's elementwise update.
 
     Returns
     -------
@@ -282,42 +292,50 @@ def discriminative_fine_tune(
     >>> len(curve)
     2
     """
-    if loss not in ("decode", "mask"):
-        raise ValueError(f'loss must be "decode" or "mask", got {loss!r}.')
     rng = check_random_state(random_state)
     weights, biases = autoencoder._layers()
     n_encoder = len(autoencoder.encoder_weights_)
     dtype = weights[0].dtype
     R = np.asarray(responsibilities, dtype=dtype).T.copy()
     n_classes = R.shape[0]
-    stfts = [np.asarray(S, dtype=np.complex64 if dtype == np.float32 else np.complex128)
-             for S in stfts]
+    complex_dtype = np.complex64 if dtype == np.float32 else np.complex128
+    stfts = [np.asarray(S, dtype=complex_dtype) for S in stfts]
     labels = np.asarray(labels)
-    optimizer = _Optimizer(weights + biases, "adam", learning_rate, 0.9)
-    unscale, unscale_grad = _unscale_functions(spectrogram)
+    loss_fn = _DecodeLoss(n_classes) if loss == "decode" else _MaskLoss(n_classes, spectrogram)
+    hook = _MaskedCodes(R, batch_size)
+    workspace = Workspace(
+        weights, batch_size, dtype, n_encoder=n_encoder, decoder_rows=n_classes * batch_size
+    )
     loss_curve = []
-    for epoch in range(n_epochs):
-        t0 = time.perf_counter()
-        total, seen = 0.0, 0
-        while seen < n_mixtures:
-            batch = min(batch_size, n_mixtures - seen)
-            X, T = make_mixture_batch(
-                stfts, labels, n_classes, spectrogram, batch, max_sources, rng
-            )
-            X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
-            if loss == "mask":
-                context = (unscale(X)[None], unscale(T), (T.max(axis=2, keepdims=True) > 0),
-                           unscale, unscale_grad)
-                value = _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer,
-                                         _combined_loss, context)
-            else:
-                value = _masked_backprop(X, T, R, weights, biases, n_encoder, optimizer)
-            total += value * batch
-            seen += batch
-        loss_curve.append(total / n_mixtures)
-        if verbose:
-            print(
-                "[discriminative_fine_tune] Iteration %d, loss = %.4f, %.2fs"
-                % (epoch + 1, loss_curve[-1], time.perf_counter() - t0)
-            )
+    with AdamOptimizer(weights + biases, learning_rate, n_threads=n_threads) as optimizer:
+        for epoch in range(n_epochs):
+            t0 = time.perf_counter()
+            total, seen = 0.0, 0
+            while seen < n_mixtures:
+                batch = min(batch_size, n_mixtures - seen)
+                X, T = make_mixture_batch(
+                    stfts, labels, n_classes, spectrogram, batch, max_sources, rng
+                )
+                X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
+                if loss == "mask":
+                    loss_fn.set_batch(X, T)
+                value, grads = backprop(
+                    X,
+                    weights,
+                    biases,
+                    workspace,
+                    target=T.reshape(n_classes * batch, -1),
+                    loss=loss_fn,
+                    n_encoder=n_encoder,
+                    code_hook=hook,
+                )
+                optimizer.update_params(grads)
+                total += value * batch
+                seen += batch
+            loss_curve.append(total / n_mixtures)
+            if verbose:
+                print(
+                    "[discriminative_fine_tune] Iteration %d, loss = %.4f, %.2fs"
+                    % (epoch + 1, loss_curve[-1], time.perf_counter() - t0)
+                )
     return loss_curve

@@ -14,25 +14,36 @@ PRESETS = {
     # The report's configuration (section IV-B): b = 75 Hz (533 bins),
     # 15-frame chunks, four layers of 500 sigmoid units, cross-entropy.
     "report": {
-        "pipeline": dict(bandwidth=75.0, n_frames=15, layer_sizes=(500, 500, 500, 500),
-                         pretrain_epochs=5, max_iter=20),
+        "pipeline": dict(
+            bandwidth=75.0,
+            n_frames=15,
+            layer_sizes=(500, 500, 500, 500),
+            pretrain_epochs=5,
+            max_iter=20,
+        ),
         "separator": dict(),
     },
     # Frame-level input (report V-A), a small code layer: trains in seconds.
     "demo": {
-        "pipeline": dict(bandwidth=75.0, n_frames=1, layer_sizes=(256, 128),
-                         pretrain_epochs=3, max_iter=15),
+        "pipeline": dict(
+            bandwidth=75.0, n_frames=1, layer_sizes=(256, 128), pretrain_epochs=3, max_iter=15
+        ),
         "separator": dict(chunk_hop=1),
     },
     # The best configuration of docs/quality.rst: frame-level input and
     # discriminative fine-tuning through the masks (mask loss) on random
     # mixtures of the labelled training stems (needs fit(stems, instruments)).
     "separation": {
-        "pipeline": dict(bandwidth=75.0, n_frames=1, layer_sizes=(512, 256),
-                         pretrain_epochs=5, max_iter=15),
-        "separator": dict(chunk_hop=1, discriminative_epochs=10,
-                          discriminative_mixtures=20000, max_mixed_sources=3,
-                          discriminative_loss="mask"),
+        "pipeline": dict(
+            bandwidth=75.0, n_frames=1, layer_sizes=(512, 256), pretrain_epochs=5, max_iter=15
+        ),
+        "separator": dict(
+            chunk_hop=1,
+            discriminative_epochs=10,
+            discriminative_mixtures=20000,
+            max_mixed_sources=3,
+            discriminative_loss="mask",
+        ),
     },
 }
 

@@ -1,11 +1,31 @@
 """Greedy pretraining of one Bernoulli RBM layer by contrastive divergence."""
 
+import time
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.utils import check_random_state
 
+from ._base import sigmoid_
 from ._blas import axpy, dot, gemm
-from ._blas import logistic_ as sigmoid_
+from ._sklearn_compat import Interval, validate_params
 
 
+@validate_params(
+    {
+        "V": [np.ndarray],
+        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "cd_steps": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def pretrain_rbm(
     V,
     n_hidden,
@@ -16,7 +36,8 @@ def pretrain_rbm(
     weight_decay=2e-4,
     cd_steps=1,
     batch_size=64,
-    rng=None,
+    random_state=None,
+    verbose=0,
 ):
     """Train a Bernoulli-Bernoulli RBM on ``V`` with CD-k.
 
@@ -39,8 +60,11 @@ def pretrain_rbm(
         Gibbs steps ``k``.
     batch_size : int, default=64
         Samples per update.
-    rng : numpy.random.RandomState
-        Source of randomness.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the Gibbs samples.
+    verbose : int, default=0
+        Print each epoch's reconstruction error and time as it ends, in the
+        manner of :class:`sklearn.neural_network.BernoulliRBM`.
 
     Returns
     -------
@@ -55,10 +79,16 @@ def pretrain_rbm(
     >>> import numpy as np
     >>> rng = np.random.RandomState(0)
     >>> V = (rng.random_sample((100, 12)) > 0.5).astype(np.float32)
-    >>> W, c, b, errors = pretrain_rbm(V, 4, n_epochs=3, rng=rng)
+    >>> W, c, b, errors = pretrain_rbm(V, 4, n_epochs=3, random_state=rng)
     >>> W.shape, W.dtype, len(errors)
     ((12, 4), dtype('float32'), 3)
     """
+    if V.ndim != 2 or V.shape[0] == 0 or V.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            "pretrain_rbm expects a non-empty float32 or float64 array of shape "
+            f"(n_samples, n_visible), got {V.dtype} of shape {V.shape}."
+        )
+    rng = check_random_state(random_state)
     dtype = V.dtype
     n_samples, n_visible = V.shape
     W = rng.normal(0.0, 0.01, (n_visible, n_hidden)).astype(dtype)
@@ -80,7 +110,8 @@ def pretrain_rbm(
     HH = np.empty((2 * batch_size, n_hidden), dtype=dtype)
     U = np.empty((batch_size, n_hidden), dtype=dtype)
     errors = []
-    for _ in range(n_epochs):
+    for epoch in range(n_epochs):
+        t0 = time.perf_counter()
         order = rng.permutation(n_samples)
         sq_err = 0.0
         for start in range(0, n_samples, batch_size):
@@ -119,4 +150,10 @@ def pretrain_rbm(
             v -= v0
             sq_err += dot(v, v)
         errors.append(sq_err / V.size)
+        if verbose:
+            print(
+                "[pretrain_rbm] Iteration %d, reconstruction error = %.4f, time = %.2fs"
+                % (epoch + 1, errors[-1], time.perf_counter() - t0),
+                flush=True,
+            )
     return W, hidden_bias, visible_bias, errors

@@ -4,6 +4,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skaesep import StackedRBMAutoencoder
 from skaesep._base import binary_cross_entropy
+from skaesep._network import Workspace, backprop
 from skaesep.rbm import pretrain_rbm
 
 
@@ -18,7 +19,7 @@ def _patterns(n=400, n_features=24, seed=0, dtype=np.float32):
 def test_rbm_pretraining_lowers_reconstruction_error():
     X = _patterns(dtype=np.float64)
     _, _, _, errors = pretrain_rbm(
-        X, 8, n_epochs=10, learning_rate=0.5, rng=np.random.RandomState(0)
+        X, 8, n_epochs=10, learning_rate=0.5, random_state=np.random.RandomState(0)
     )
     assert errors[-1] < 0.5 * errors[0]
 
@@ -55,17 +56,12 @@ def test_backprop_gradient_matches_finite_differences(solver):
     ae = StackedRBMAutoencoder((4, 3), max_iter=1, solver=solver, random_state=0)
     ae.fit(X)
     weights, biases = ae._layers()
-
-    class Capture:
-        def step(self, grads):
-            self.grads = [g.copy() for g in grads]
-
-    capture = Capture()
-    ae._backprop(X, weights, biases, capture)
-    # _backprop's loss is per element; its gradient is per sample: scale to match.
+    _, grads = backprop(X, weights, biases, Workspace(weights, len(X), X.dtype))
+    grads = [g.copy() for g in grads]
+    # backprop's loss is per element; its gradient is per sample: scale to match.
     scale = X.shape[1]
     eps = 1e-6
-    for p, g in zip(weights + biases, capture.grads):
+    for p, g in zip(weights + biases, grads):
         idx = (0,) * p.ndim
         old = p[idx]
         p[idx] = old + eps
@@ -106,7 +102,8 @@ def test_verbose_prints_iterations(capsys):
     StackedRBMAutoencoder((4,), max_iter=2, verbose=1, random_state=0).fit(_patterns(n=50))
     out = capsys.readouterr().out
     assert "[StackedRBMAutoencoder] Iteration 2, loss =" in out
-    assert "RBM 1, epoch 1" in out
+    assert "Pretraining RBM 1 of 1" in out
+    assert "[pretrain_rbm] Iteration 1, reconstruction error =" in out
 
 
 def test_bad_input_errors():

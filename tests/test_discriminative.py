@@ -2,12 +2,11 @@ import numpy as np
 import pytest
 
 from skaesep import MaskResynthesizer, SpectrogramTransformer, StackedRBMAutoencoder
+from skaesep._network import Workspace, backprop
 from skaesep.discriminative import (
-    _combined_loss,
-    _decode_loss,
-    _mask_loss,
-    _masked_backprop,
-    _unscale_functions,
+    _DecodeLoss,
+    _MaskedCodes,
+    _MaskLoss,
     discriminative_fine_tune,
     make_mixture_batch,
 )
@@ -24,12 +23,7 @@ def _stems(seconds=1.0, seed=0):
     return np.stack([0.3 * tone, 0.1 * noise]).astype(np.float32)
 
 
-class _Capture:
-    def step(self, grads):
-        self.grads = [g.copy() for g in grads]
-
-
-@pytest.mark.parametrize("loss", [_decode_loss, _mask_loss, _combined_loss])
+@pytest.mark.parametrize("loss", ["decode", "mask"])
 @pytest.mark.parametrize("compression", ["log", "linear"])
 def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
     rng = np.random.RandomState(0)
@@ -41,23 +35,35 @@ def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
     biases = [rng.normal(0, 0.5, b) for b in sizes[1:]]
     X, T, R = rng.rand(4, n), rng.rand(3, 4, n), rng.rand(3, 3)
     T[2, :2] = 0  # source 2 is absent from the first two mixtures
-    unscale, grad = _unscale_functions(spec)
-    context = (unscale(X)[None], unscale(T), T.max(axis=2, keepdims=True) > 0, unscale, grad)
+    loss_fn = _DecodeLoss(3) if loss == "decode" else _MaskLoss(3, spec)
+    if loss == "mask":
+        loss_fn.set_batch(X, T)
+    workspace = Workspace(weights, 4, X.dtype, n_encoder=2, decoder_rows=12)
+    hook = _MaskedCodes(R.T.copy(), 4)
 
-    def step(optimizer):
-        return _masked_backprop(X, T, R, weights, biases, 2, optimizer, loss, context)
+    def step():
+        value, grads = backprop(
+            X,
+            weights,
+            biases,
+            workspace,
+            target=T.reshape(12, -1),
+            loss=loss_fn,
+            n_encoder=2,
+            code_hook=hook,
+        )
+        return value, [g.copy() for g in grads]
 
-    cap = _Capture()
-    step(cap)
+    _, grads = step()
     # The loss is a mean per element; the gradients are of its sum per mixture.
     scale = T.size / X.shape[0]
     for layer in range(4):
-        for param, grad_ in ((weights, cap.grads[layer]), (biases, cap.grads[4 + layer])):
+        for param, grad_ in ((weights, grads[layer]), (biases, grads[4 + layer])):
             idx = (1, 2) if param is weights else (2,)
             param[layer][idx] += 1e-6
-            up = step(_Capture())
+            up = step()[0]
             param[layer][idx] -= 2e-6
-            down = step(_Capture())
+            down = step()[0]
             param[layer][idx] += 1e-6
             assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
 
@@ -79,22 +85,34 @@ def test_mixture_batch_sources_add_up_and_absent_ones_are_silent():
 def test_fine_tuning_lowers_the_masked_decode_loss(loss):
     stems = _stems()
     spec = SpectrogramTransformer(SR, 100, n_frames=1).fit(stems)
-    ae = StackedRBMAutoencoder((16, 8), input_size=spec.chunk_size_, max_iter=3,
-                               random_state=0).fit(spec.transform(stems))
+    ae = StackedRBMAutoencoder(
+        (16, 8), input_size=spec.chunk_size_, max_iter=3, random_state=0
+    ).fit(spec.transform(stems))
     R = np.repeat(np.eye(2), 4, axis=0)
     stfts = [spec.stft(s) for s in stems]
-    curve = discriminative_fine_tune(ae, spec, R, stfts, np.array([0, 1]), n_epochs=6,
-                                     n_mixtures=256, learning_rate=1e-2, loss=loss,
-                                     random_state=0)
+    curve = discriminative_fine_tune(
+        ae,
+        spec,
+        R,
+        stfts,
+        np.array([0, 1]),
+        n_epochs=6,
+        n_mixtures=256,
+        learning_rate=1e-2,
+        loss=loss,
+        random_state=0,
+    )
     assert len(curve) == 6 and curve[-1] < curve[0]
 
 
 def test_separator_runs_discriminative_epochs_only_with_labels():
     stems = _stems()
-    pipe = make_preset("separation", random_state=0, sr=SR, bandwidth=100,
-                       layer_sizes=(16, 8), max_iter=2).pipeline
-    sep = MaskResynthesizer(pipe, discriminative_epochs=2, discriminative_mixtures=64,
-                            random_state=0)
+    pipe = make_preset(
+        "separation", random_state=0, sr=SR, bandwidth=100, layer_sizes=(16, 8), max_iter=2
+    ).pipeline
+    sep = MaskResynthesizer(
+        pipe, discriminative_epochs=2, discriminative_mixtures=64, random_state=0
+    )
     sep.fit(stems, ["tone", "noise"])
     assert len(sep.discriminative_loss_curve_) == 2
     assert sep.fit(stems).discriminative_loss_curve_ == []
@@ -104,8 +122,9 @@ def test_separator_runs_discriminative_epochs_only_with_labels():
     assert est.shape == (1, mix.size) and np.allclose(est[0], mix, atol=1e-5)
     with pytest.raises(ValueError, match="sources must name"):
         sep.separate(mix, sources=["violin"])
-    with pytest.raises(ValueError, match="loss must be"):
-        discriminative_fine_tune(None, None, np.eye(2), [], [], loss="l1")
+    spec, ae = sep.pipeline_[0], sep.pipeline_[1]
+    with pytest.raises(ValueError, match="'loss' parameter"):
+        discriminative_fine_tune(ae, spec, np.eye(8, 2), [], [], loss="l1")
 
 
 def test_report_preset_is_the_reports_configuration():

@@ -1,4 +1,4 @@
-"""The fast training and inference paths against plain NumPy references.
+"""The network core and RBM pretraining against plain NumPy references.
 
 Each reference below is the textbook form of the computation (fresh arrays,
 ``@``, no workspace, no BLAS alpha/beta, no blocks or threads); the fast path
@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from skaesep import MaskResynthesizer, StackedRBMAutoencoder, make_separation_pipeline
+from skaesep import StackedRBMAutoencoder, _network
 from skaesep._blas import axpy, dot, gemm
-from skaesep.autoencoder import _BLOCK, _Optimizer
+from skaesep._network import Workspace, backprop, propagate
 from skaesep.rbm import pretrain_rbm
 
 
-def reference_rbm(V, n_hidden, *, n_epochs, learning_rate, momentum, weight_decay, cd_steps,
-                  batch_size, rng):
+def reference_rbm(
+    V, n_hidden, *, n_epochs, learning_rate, momentum, weight_decay, cd_steps, batch_size, rng
+):
     """CD-k as written in Hinton's guide, drawing the same random numbers."""
     dtype = V.dtype
     n_samples, n_visible = V.shape
@@ -31,7 +32,7 @@ def reference_rbm(V, n_hidden, *, n_epochs, learning_rate, momentum, weight_deca
         order = rng.permutation(n_samples)
         err = 0.0
         for start in range(0, n_samples, batch_size):
-            v0 = V[order[start:start + batch_size]]
+            v0 = V[order[start : start + batch_size]]
             h0 = expit(v0 @ W + c)
             h = h0
             for _ in range(cd_steps):
@@ -52,9 +53,15 @@ def reference_rbm(V, n_hidden, *, n_epochs, learning_rate, momentum, weight_deca
 @pytest.mark.parametrize("cd_steps", [1, 2])
 def test_pretrain_rbm_matches_reference(dtype, cd_steps):
     V = np.random.default_rng(0).random((70, 30)).astype(dtype)  # last batch is partial
-    kw = dict(n_epochs=3, learning_rate=0.1, momentum=0.5, weight_decay=2e-4,
-              cd_steps=cd_steps, batch_size=16)
-    fast = pretrain_rbm(V, 12, rng=np.random.RandomState(0), **kw)
+    kw = dict(
+        n_epochs=3,
+        learning_rate=0.1,
+        momentum=0.5,
+        weight_decay=2e-4,
+        cd_steps=cd_steps,
+        batch_size=16,
+    )
+    fast = pretrain_rbm(V, 12, random_state=np.random.RandomState(0), **kw)
     ref = reference_rbm(V, 12, rng=np.random.RandomState(0), **kw)
     tol = 1e-4 if dtype == np.float32 else 1e-10
     for got, want in zip(fast[:3], ref[:3]):
@@ -78,7 +85,7 @@ def test_rbm_draws_float32_uniforms(monkeypatch):
 
     V = np.random.default_rng(0).random((20, 8)).astype(np.float32)
     monkeypatch.setattr(np.random, "default_rng", Spy)
-    pretrain_rbm(V, 4, n_epochs=1, batch_size=5, rng=np.random.RandomState(0))
+    pretrain_rbm(V, 4, n_epochs=1, batch_size=5, random_state=np.random.RandomState(0))
     assert dtypes and set(dtypes) == {np.dtype(np.float32)}
 
 
@@ -109,13 +116,6 @@ def reference_adam(params, grads, m, s, t, lr, b1=0.9, b2=0.999, eps=1e-8):
         params[i] = p - step * m[i] / (np.sqrt(s[i]) + eps)
 
 
-class _Recorder:
-    """Optimiser stand-in that keeps a copy of the gradients it is given."""
-
-    def step(self, grads):
-        self.grads = [g.copy() for g in grads]
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_backprop_matches_reference(dtype):
     rng = np.random.default_rng(1)
@@ -123,58 +123,18 @@ def test_backprop_matches_reference(dtype):
     weights = [rng.normal(0, 0.3, (a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
     biases = [rng.normal(0, 0.1, b).astype(dtype) for b in sizes[1:]]
     X = rng.random((9, 40)).astype(dtype)
-    ae = StackedRBMAutoencoder()
-    rec = _Recorder()
-    loss = ae._backprop(X, weights, biases, rec)
+    loss, grads = backprop(X, weights, biases, Workspace(weights, 16, dtype))
     want_loss, gW, gb = reference_backprop(X, weights, biases)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert loss == pytest.approx(float(want_loss), rel=tol)
-    for got, want in zip(rec.grads, gW + gb):
+    for got, want in zip(grads, gW + gb):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=50 * tol, atol=tol)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_adam_matches_reference(n_threads):
-    rng = np.random.default_rng(2)
-    # One parameter spans several blocks, with a partial last block.
-    shapes = [(3, _BLOCK // 2 + 7), (5,), (_BLOCK + 1,)]
-    params = [rng.normal(size=s).astype(np.float32) for s in shapes]
-    ref = [p.copy() for p in params]
-    m = [np.zeros_like(p) for p in params]
-    s = [np.zeros_like(p) for p in params]
-    opt = _Optimizer(params, "adam", 1e-2, 0.9, n_threads=n_threads)
-    for t in range(1, 4):
-        grads = [rng.normal(size=p.shape).astype(np.float32) for p in params]
-        reference_adam(ref, [g.copy() for g in grads], m, s, t, 1e-2)
-        opt.step(grads)
-    opt.close()
-    for got, want in zip(params, ref):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
-def test_sgd_matches_reference():
-    rng = np.random.default_rng(3)
-    params = [rng.normal(size=(4, _BLOCK // 3)).astype(np.float32), np.zeros(3, np.float32)]
-    ref = [p.copy() for p in params]
-    vel = [np.zeros_like(p) for p in params]
-    opt = _Optimizer(params, "sgd", 0.1, 0.9, n_threads=2)
-    for _ in range(3):
-        grads = [rng.normal(size=p.shape).astype(np.float32) for p in params]
-        for i, g in enumerate(grads):
-            vel[i] = 0.9 * vel[i] - 0.1 * g
-            ref[i] = ref[i] + vel[i]
-        opt.step(grads)
-    opt.close()
-    for got, want in zip(params, ref):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
 def test_propagate_matches_reference(monkeypatch):
     """Blocked inference with reused buffers equals one plain pass."""
-    import skaesep.autoencoder as mod
-
-    monkeypatch.setattr(mod, "_INFERENCE_BATCH", 7)  # several blocks, a partial one
+    monkeypatch.setattr(_network, "INFERENCE_BATCH", 7)  # several blocks, a partial one
     rng = np.random.default_rng(4)
     sizes = [12, 9, 5, 9, 12]
     weights = [rng.normal(0, 0.5, (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
@@ -183,14 +143,13 @@ def test_propagate_matches_reference(monkeypatch):
     want = X
     for W, b in zip(weights, biases):
         want = expit(want @ W + b)
-    got = StackedRBMAutoencoder._propagate(X, weights, biases)
+    got = propagate(X, weights, biases)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # Non-contiguous input, float64 input with float32 weights.
     np.testing.assert_allclose(
-        StackedRBMAutoencoder._propagate(np.asfortranarray(X), weights, biases), want,
-        rtol=1e-5, atol=1e-6)
-    assert StackedRBMAutoencoder._propagate(X.astype(np.float64), weights, biases).dtype == (
-        np.float64)
+        propagate(np.asfortranarray(X), weights, biases), want, rtol=1e-5, atol=1e-6
+    )
+    assert propagate(X.astype(np.float64), weights, biases).dtype == (np.float64)
 
 
 def test_gemm_axpy_dot():
@@ -216,14 +175,24 @@ def test_gemm_axpy_dot():
 def test_fit_matches_reference_training():
     """A whole fit (pretraining + Adam fine-tuning) equals the reference loops."""
     X = np.random.default_rng(6).random((50, 20)).astype(np.float32)
-    ae = StackedRBMAutoencoder((8, 4), pretrain_epochs=2, max_iter=2, batch_size=16,
-                               random_state=0).fit(X)
+    ae = StackedRBMAutoencoder(
+        (8, 4), pretrain_epochs=2, max_iter=2, batch_size=16, random_state=0
+    ).fit(X)
     rng = np.random.RandomState(0)
     Ws, cs, bs = [], [], []
     V = X
     for n_hidden in (8, 4):
-        W, c, b, _ = reference_rbm(V, n_hidden, n_epochs=2, learning_rate=0.1, momentum=0.5,
-                                   weight_decay=2e-4, cd_steps=1, batch_size=16, rng=rng)
+        W, c, b, _ = reference_rbm(
+            V,
+            n_hidden,
+            n_epochs=2,
+            learning_rate=0.1,
+            momentum=0.5,
+            weight_decay=2e-4,
+            cd_steps=1,
+            batch_size=16,
+            rng=rng,
+        )
         Ws.append(W), cs.append(c), bs.append(b)
         V = expit(V @ W + c)
     weights = Ws + [W.T.copy() for W in reversed(Ws)]
@@ -234,7 +203,7 @@ def test_fit_matches_reference_training():
     for _ in range(2):
         order = rng.permutation(len(X))
         for start in range(0, len(X), 16):
-            Xb = X[order[start:start + 16]]
+            Xb = X[order[start : start + 16]]
             _, gW, gb = reference_backprop(Xb, weights, biases)
             t += 1
             params = weights + biases
@@ -245,67 +214,104 @@ def test_fit_matches_reference_training():
         np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-5)
 
 
-def reference_separate(sep, y):
-    """The whole-recording separation: every chunk at once, one ISTFT."""
-    spectrogram, autoencoder, clusterer = sep._steps()
-    S = spectrogram.stft(y)
-    V = spectrogram.scale(np.abs(S).astype(y.dtype))
-    n_frames = spectrogram.n_frames
-    hop = sep.chunk_hop or max(1, n_frames // 2)
-    n_bins, n_t = V.shape
-    n_chunks = 1 + max(0, -(-(n_t - n_frames) // hop))
-    padded = np.zeros((n_bins, (n_chunks - 1) * hop + n_frames), dtype=V.dtype)
-    padded[:, :n_t] = V
-    starts = np.arange(n_chunks) * hop
-    chunks = padded.T[starts[:, None] + np.arange(n_frames)].reshape(n_chunks, -1)
-    codes = expit_chain(chunks, autoencoder.encoder_weights_, autoencoder.encoder_biases_)
-    est = []
-    for k in range(clusterer.n_sources_):
-        r = clusterer.responsibilities_[:, k].astype(V.dtype)
-        dec = expit_chain(codes * r, autoencoder.decoder_weights_, autoencoder.decoder_biases_)
-        dec = dec.reshape(n_chunks, n_frames, n_bins)
-        acc = np.zeros((padded.shape[1], n_bins))
-        weight = np.zeros(padded.shape[1])
-        for c, start in enumerate(starts):
-            acc[start:start + n_frames] += dec[c]
-            weight[start:start + n_frames] += 1
-        est.append((acc[:n_t] / weight[:n_t, None]).T)
-    est = spectrogram.unscale(np.array(est, dtype=V.dtype)) ** sep.mask_power
-    total = est.sum(axis=0)
-    masks = np.where(total > 0, est / np.where(total > 0, total, 1), 1 / len(est))
-    return spectrogram.istft(masks * S, length=y.shape[-1])
+def test_pretrain_rbm_default_random_state():
+    """Bug: the default random state raised AttributeError."""
+    V = np.random.default_rng(0).random((30, 6)).astype(np.float32)
+    W, c, b, errors = pretrain_rbm(V, 3, n_epochs=2)
+    assert W.shape == (6, 3) and len(errors) == 2 and np.isfinite(W).all()
 
 
-def expit_chain(A, weights, biases):
-    for W, b in zip(weights, biases):
-        A = expit(A @ W + b)
-    return A
+def test_pretrain_rbm_validates_its_arguments():
+    V = np.random.default_rng(0).random((30, 6))
+    with pytest.raises(ValueError, match="'n_hidden' parameter"):
+        pretrain_rbm(V, 0)
+    with pytest.raises(ValueError, match="shape"):
+        pretrain_rbm(V[:0], 3)
 
 
-@pytest.fixture(scope="module")
-def small_separator():
-    sr = 8000
-    t = np.arange(sr) / sr
-    rng = np.random.default_rng(0)
-    X = np.stack([np.sin(2 * np.pi * 440 * t), rng.normal(0, 0.3, t.size)]).astype(np.float32)
-    pipe = make_separation_pipeline(sr=sr, bandwidth=200.0, n_frames=5, layer_sizes=(16, 8),
-                                    max_iter=2, pretrain_epochs=1)
-    return MaskResynthesizer(pipe, random_state=0).fit(X, ["tone", "noise"])
+def test_pretrain_rbm_prints_each_epoch_as_it_ends(capsys):
+    """Bug: epochs were printed only once the whole layer had finished.
+
+    The shuffle at the start of epoch 2 must already see epoch 1's line.
+    """
+    seen = []
+
+    class Spy(np.random.RandomState):
+        def permutation(self, n):
+            seen.append(capsys.readouterr().out)
+            return super().permutation(n)
+
+    V = np.random.default_rng(0).random((30, 6))
+    pretrain_rbm(V, 3, n_epochs=3, random_state=Spy(0), verbose=1)
+    assert "Iteration 1, reconstruction error" in seen[1]
+    assert "Iteration 2, reconstruction error" in seen[2]
+    assert "time = " in seen[1]
 
 
-@pytest.mark.parametrize("n_samples", [30, 3001, 20011])
-@pytest.mark.parametrize("chunk_hop", [None, 1, 5])
-@pytest.mark.parametrize("mask_power", [1.0, 2.0])
-def test_blockwise_separation_matches_whole_recording(monkeypatch, small_separator, n_samples,
-                                                     chunk_hop, mask_power):
-    import skaesep.resynthesis as mod
+def test_code_hook_backprop_matches_reference():
+    """Backprop through a code hook equals the plain chain rule through the masks."""
+    rng = np.random.default_rng(7)
+    sizes = [10, 6, 4, 6, 10]
+    weights = [rng.normal(0, 0.5, (a, b)) for a, b in zip(sizes, sizes[1:])]
+    biases = [rng.normal(0, 0.1, b) for b in sizes[1:]]
+    X = rng.random((5, 10))
+    R = rng.random((3, 4))  # 3 sources over 4 code units
+    T = rng.random((3 * 5, 10))
 
-    monkeypatch.setattr(mod, "_BLOCK_FRAMES", 16)  # many blocks, a partial last one
-    sep = small_separator
-    sep.set_params(chunk_hop=chunk_hop, mask_power=mask_power)
-    y = np.random.default_rng(n_samples).normal(0, 0.3, n_samples).astype(np.float32)
-    got = sep.separate(y)
-    want = reference_separate(sep, y)
-    assert got.shape == want.shape and got.dtype == np.float32
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
-    np.testing.assert_allclose(got.sum(axis=0), y, atol=1e-5)
+    class Hook:
+        def forward(self, code):
+            return (R[:, None, :] * code[None]).reshape(-1, 4)
+
+        def backward(self, delta):
+            return (delta.reshape(3, 5, 4) * R[:, None, :]).sum(axis=0)
+
+    ws = Workspace(weights, 5, X.dtype, n_encoder=2, decoder_rows=15)
+    loss, grads = backprop(X, weights, biases, ws, target=T, n_encoder=2, code_hook=Hook())
+    # Reference: autograd by hand with fresh arrays.
+    a1 = expit(X @ weights[0] + biases[0])
+    code = expit(a1 @ weights[1] + biases[1])
+    m = Hook().forward(code)
+    a3 = expit(m @ weights[2] + biases[2])
+    out = expit(a3 @ weights[3] + biases[3])
+    d4 = (out - T) / len(out)
+    g3, gb3 = a3.T @ d4, d4.sum(0)
+    d3 = (d4 @ weights[3].T) * a3 * (1 - a3)
+    g2, gb2 = m.T @ d3, d3.sum(0)
+    dcode = Hook().backward(d3 @ weights[2].T) * code * (1 - code)
+    g1, gb1 = a1.T @ dcode, dcode.sum(0)
+    d1 = (dcode @ weights[1].T) * a1 * (1 - a1)
+    g0, gb0 = X.T @ d1, d1.sum(0)
+    for got, want in zip(grads, [g0, g1, g2, g3, gb0, gb1, gb2, gb3]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    eps = np.finfo(float).eps
+    q = np.clip(out, eps, 1 - eps)
+    assert loss == pytest.approx(-np.mean(T * np.log(q) + (1 - T) * np.log1p(-q)))
+
+
+def test_fit_closes_the_optimizer_threads_when_it_raises(monkeypatch):
+    """Bug: the optimiser's thread pool stayed open when a fit raised."""
+    import threading
+
+    import skaesep.autoencoder as mod
+
+    calls = []
+
+    def failing_backprop(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            raise RuntimeError("boom")
+        return real_backprop(*args, **kwargs)
+
+    real_backprop = mod.backprop
+    monkeypatch.setattr(mod, "backprop", failing_backprop)
+    monkeypatch.setattr(mod, "_n_threads", lambda: 2)
+    before = {t.ident for t in threading.enumerate()}
+    X = np.random.default_rng(0).random((200, 8))
+    with pytest.raises(RuntimeError, match="boom"):
+        StackedRBMAutoencoder((4,), pretrain_epochs=0, batch_size=16, random_state=0).fit(X)
+    left = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in before and t.name.startswith("ThreadPoolExecutor")
+    ]
+    assert len(calls) == 3 and not left
