@@ -30,11 +30,15 @@ Conventions
 """
 
 from collections.abc import Mapping
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.utils import Bunch
 from threadpoolctl import threadpool_limits
+
+from ._masking import ratio_masks
+from ._sklearn_compat import Interval, validate_params
 
 __all__ = [
     "FILTER_LENGTH",
@@ -383,6 +387,16 @@ def evaluate_separation(
 # ---------------------------------------------------------------------------
 
 
+@validate_params(
+    {
+        "sources": ["array-like"],
+        "n_fft": [Interval(Integral, 1, None, closed="left")],
+        "hop_length": [Interval(Integral, 1, None, closed="left")],
+        "window": [str, tuple, "array-like"],
+        "power": [Interval(Real, 0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def ideal_ratio_mask(sources, *, n_fft=1064, hop_length=266, window="hamming", power=1.0):
     """Oracle source estimates from ideal ratio masks on the mixture STFT.
 
@@ -431,21 +445,11 @@ def ideal_ratio_mask(sources, *, n_fft=1064, hop_length=266, window="hamming", p
     import librosa
 
     sources = _check_sources(sources, "sources", keep_float32=True)
-    for name, value in (("n_fft", n_fft), ("hop_length", hop_length)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if hop_length > n_fft:
         raise ValueError(
             f"hop_length ({hop_length}) must not exceed n_fft ({n_fft}): frames "
             "would leave gaps and the estimates would not sum to the mixture."
         )
-    try:
-        power_ok = bool(np.isfinite(power) and power > 0) and np.ndim(power) == 0
-    except TypeError:
-        power_ok = False
-    if not power_ok or isinstance(power, (bool, complex)):
-        raise ValueError(f"power must be a positive finite number, got {power!r}.")
-
     n_sources, n_samples = sources.shape
     stft = {"n_fft": int(n_fft), "hop_length": int(hop_length), "window": window}
     try:
@@ -454,13 +458,7 @@ def ideal_ratio_mask(sources, *, n_fft=1064, hop_length=266, window="hamming", p
     except librosa.util.exceptions.ParameterError as exc:
         raise ValueError(str(exc)) from exc
 
-    mag = np.abs(spec)
-    peak = mag.max(axis=0, keepdims=True)
-    silent = peak == 0
-    # divide by the per-bin peak before the power: no overflow for large p
-    rel = np.divide(mag, peak, out=np.zeros_like(mag), where=~silent)
-    weights = np.where(silent, 1.0, rel**power).astype(mag.dtype, copy=False)
-    masks = weights / weights.sum(axis=0, keepdims=True)
+    masks = ratio_masks(np.abs(spec), power)
     return librosa.istft(masks * mix_spec, length=n_samples, **stft)
 
 

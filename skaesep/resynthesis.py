@@ -2,7 +2,6 @@
 
 from numbers import Integral, Real
 
-import librosa
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
@@ -11,11 +10,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
+from ._separation_engine import separate_recording
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
-from .spectrogram import WINDOW, SpectrogramTransformer, window_length
+from .spectrogram import SpectrogramTransformer, window_length
 
 
 def make_separation_pipeline(
@@ -331,8 +331,10 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if y.dtype not in (np.float32, np.float64):
             y = y.astype(np.float64)
         if y.ndim not in (1, 2) or y.shape[-1] == 0:
-            raise ValueError(f"separate expects audio of shape (n_samples,) or "
-                             f"(n_clips, n_samples) with n_samples > 0, got {y.shape}.")
+            raise ValueError(
+                f"separate expects audio of shape (n_samples,) or "
+                f"(n_clips, n_samples) with n_samples > 0, got {y.shape}."
+            )
         if not np.isfinite(y).all():
             raise ValueError("separate got audio with NaN or infinite samples.")
         keep = None
@@ -349,145 +351,18 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return np.stack([self._separate_one(clip, keep) for clip in y])
 
     def _separate_one(self, y, keep=None):
-        """Sources of one recording, computed block by block of STFT frames.
-
-        Equals masking the whole STFT at once and inverting it with
-        ``spectrogram.istft`` (up to float rounding), but only one block of
-        ``_BLOCK_FRAMES`` frames (and the chunks that cover it) is in memory at
-        a time: the per-block inverse FFTs are overlap-added into the output
-        and divided by the window envelope at the end, as ``librosa.istft``
-        does.
-        """
-        spectrogram, _, _ = self._steps()
-        n = y.shape[-1]
-        n_fft, hop = spectrogram.win_length_, spectrogram.hop_length_
-        pad = n_fft // 2
-        n_t = 1 + max(n, n_fft) // hop  # frames of spectrogram.stft(y)
-        # Frames that librosa.istft(..., length=n) overlap-adds.
-        n_ola = min(n_t, int(np.ceil((n + 2 * pad) / hop)))
-        n_pieces = -(-n_fft // hop)
-        length = max((n_ola + n_pieces + 1) * hop, n + 2 * pad)
-        window = librosa.filters.get_window(WINDOW, n_fft, fftbins=True).astype(y.dtype)
-        n_out = self.n_sources_ if keep is None else len(keep)
-        out = np.zeros((n_out, length), dtype=y.dtype)
-        for f0 in range(0, n_ola, _BLOCK_FRAMES):
-            f1 = min(f0 + _BLOCK_FRAMES, n_ola)
-            S, s0 = self._stft_frames(y, f0, f1, n_t)
-            estimates = self._block_estimates(S, s0, f0, f1, n_t)
-            if keep is not None:
-                estimates = estimates[keep]
-            masks = self._masks(estimates)
-            frames = np.fft.irfft(masks * S[:, f0 - s0 : f1 - s0], n=n_fft, axis=-2)
-            frames *= window[:, None]
-            for k in range(n_out):
-                _overlap_add(out[k, f0 * hop :], frames[k], hop)
-        envelope = np.zeros(length, dtype=y.dtype)
-        _overlap_add(envelope, np.broadcast_to((window**2)[:, None], (n_fft, n_ola)), hop)
-        # In place: boolean indexing would copy the whole output twice.
-        nonzero = envelope > np.finfo(envelope.dtype).tiny
-        np.divide(out, envelope, out=out, where=nonzero)
-        return out[:, pad : pad + n]
-
-    def _stft_frames(self, y, f0, f1, n_t):
-        """STFT frames covering output frames [f0, f1) and their chunks' inputs.
-
-        Returns the complex frames ``S[:, s0:s1]`` of ``spectrogram.stft(y)``
-        and ``s0``.
-        """
-        spectrogram, _, _ = self._steps()
-        n_frames, hop_c = spectrogram.n_frames, self._chunk_hop()
-        c_lo, c_hi = self._chunk_range(f0, f1, n_t)
-        s0 = min(f0, c_lo * hop_c)
-        s1 = min(max(f1, c_hi * hop_c + n_frames), n_t)
-        n_fft, hop = spectrogram.win_length_, spectrogram.hop_length_
-        # Samples of the centred (zero-padded by n_fft // 2) signal these frames see.
-        start = s0 * hop - n_fft // 2
-        segment = np.zeros((s1 - s0 - 1) * hop + n_fft, dtype=y.dtype)
-        a, b = max(start, 0), min(start + segment.size, y.shape[-1])
-        if b > a:
-            segment[a - start : b - start] = y[a:b]
-        S = librosa.stft(
-            segment,
-            n_fft=n_fft,
-            hop_length=hop,
-            win_length=n_fft,
-            window=WINDOW,
-            center=False,
+        """Sources of one recording (see :mod:`skaesep._separation_engine`)."""
+        spectrogram, autoencoder, clusterer = self._steps()
+        R = clusterer.responsibilities_.T
+        return separate_recording(
+            y,
+            spectrogram=spectrogram,
+            autoencoder=autoencoder,
+            responsibilities=R if keep is None else R[keep],
+            chunk_hop=self._chunk_hop(),
+            mask_power=self.mask_power,
         )
-        return S, s0
 
     def _chunk_hop(self):
         spectrogram, _, _ = self._steps()
         return self.chunk_hop or max(1, spectrogram.n_frames // 2)
-
-    def _chunk_range(self, f0, f1, n_t):
-        """First and last chunk (inclusive) that hold a frame of [f0, f1)."""
-        spectrogram, _, _ = self._steps()
-        n_frames, hop_c = spectrogram.n_frames, self._chunk_hop()
-        n_chunks = 1 + max(0, -(-(n_t - n_frames) // hop_c))
-        c_lo = min(max(0, -(-(f0 - n_frames + 1) // hop_c)), n_chunks - 1)
-        c_hi = min(n_chunks - 1, (f1 - 1) // hop_c)
-        return c_lo, max(c_lo, c_hi)
-
-    def _block_estimates(self, S, s0, f0, f1, n_t):
-        """Magnitude estimate of each source on frames [f0, f1) (before unscaling).
-
-        Encodes the chunks that cover the frames in one product, decodes every
-        source's masked codes in one product, and averages the chunks'
-        overlapping frames.
-        """
-        spectrogram, autoencoder, clusterer = self._steps()
-        n_frames, hop_c = spectrogram.n_frames, self._chunk_hop()
-        c_lo, c_hi = self._chunk_range(f0, f1, n_t)
-        V = spectrogram.scale(np.abs(S).astype(S.real.dtype, copy=False))
-        n_bins = V.shape[0]
-        starts = np.arange(c_lo, c_hi + 1) * hop_c - s0
-        span = starts[-1] + n_frames
-        padded = np.zeros((span, n_bins), dtype=V.dtype)
-        valid = min(V.shape[1], span)
-        padded[:valid] = V[:, :valid].T
-        frames = starts[:, None] + np.arange(n_frames)
-        # (chunks, frames, bins) flattened: the chunk layout of SpectrogramTransformer.
-        chunks = padded[frames].reshape(len(starts), -1)
-        codes = autoencoder.encode(chunks)
-        r = clusterer.responsibilities_.astype(V.dtype).T  # (n_sources, n_units)
-        masked = (codes[None, :, :] * r[:, None, :]).reshape(-1, codes.shape[1])
-        decoded = autoencoder.decode(masked).reshape(len(r), len(starts), n_frames, n_bins)
-        acc = np.zeros((len(r), span, n_bins), dtype=V.dtype)
-        weight = np.zeros(span, dtype=V.dtype)
-        # Overlap-add: within one frame offset the chunks' frames are distinct.
-        for j in range(n_frames):
-            acc[:, starts + j] += decoded[:, :, j]
-            weight[starts + j] += 1.0
-        a, b = f0 - s0, f1 - s0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            est = acc[:, a:b] / weight[a:b, None]
-        return est.transpose(0, 2, 1)
-
-    def _masks(self, estimates):
-        """Soft masks ``M_k ** p / sum_j M_j ** p`` from scaled estimates."""
-        spectrogram, _, _ = self._steps()
-        estimates = spectrogram.unscale(estimates)
-        estimates **= self.mask_power
-        total = estimates.sum(axis=0)
-        return np.divide(
-            estimates,
-            total,
-            out=np.full_like(estimates, 1.0 / len(estimates)),
-            where=total > 0,
-        )
-
-
-# STFT frames separated at a time (about 25 s at 44.1 kHz): bounds memory and
-# keeps the encode/decode products a few hundred chunks tall.
-_BLOCK_FRAMES = 4096
-
-
-def _overlap_add(y, frames, hop):
-    """``y[t * hop + i] += frames[i, t]`` for frames of shape (n_fft, n_frames)."""
-    n_fft, n = frames.shape
-    for q in range(0, n_fft, hop):
-        width = min(hop, n_fft - q)
-        first = q // hop
-        rows = y[first * hop : (first + n) * hop].reshape(n, hop)
-        rows[:, :width] += frames[q : q + width].T

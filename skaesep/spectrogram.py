@@ -207,7 +207,7 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 f"inverse_transform expects shape (n_clips, {self._n_features_out}), "
                 f"got {X.shape}."
             )
-        n_t = self._n_stft_frames(self.n_features_in_)
+        n_t = self.n_stft_frames(self.n_features_in_)
         M = self.unscale(self.from_chunks(X.reshape(-1, self.chunk_size_), n_t, X.shape[0]))
         # Griffin-Lim re-analyses its estimate: keep that at least a window long.
         waveforms = librosa.griffinlim(
@@ -261,11 +261,49 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             length=length,
         )
 
+    def stft_frames(self, audio, start, stop):
+        """Frames ``[start, stop)`` of :meth:`stft` of ``audio``, from those samples alone.
+
+        Equal to ``self.stft(audio)[..., start:stop]`` (up to float rounding)
+        but reads and transforms only the samples those frames see, so a long
+        recording can be analysed block by block.
+
+        Parameters
+        ----------
+        audio : ndarray of shape (n_samples,)
+            One waveform.
+        start, stop : int
+            Frame range, ``0 <= start < stop <= n_stft_frames(n_samples)``.
+
+        Returns
+        -------
+        S : ndarray of shape (n_bins_, stop - start)
+        """
+        n_fft, hop = self.win_length_, self.hop_length_
+        # Samples of the centred (zero-padded by n_fft // 2) signal these frames see.
+        first = start * hop - n_fft // 2
+        segment = np.zeros((stop - start - 1) * hop + n_fft, dtype=audio.dtype)
+        a, b = max(first, 0), min(first + segment.size, audio.shape[-1])
+        if b > a:
+            segment[a - first : b - first] = audio[a:b]
+        return librosa.stft(
+            segment, n_fft=n_fft, hop_length=hop, win_length=n_fft, window=WINDOW, center=False
+        )
+
+    def n_stft_frames(self, n_samples):
+        """Frames of :meth:`stft` for a waveform of ``n_samples`` samples."""
+        return 1 + max(n_samples, self.win_length_) // self.hop_length_
+
+    def _log_constants(self):
+        """``L`` and ``c`` of the log compression ``M = c * expm1(L * V)``."""
+        gain = 10.0 ** (self.dynamic_range / 20.0)
+        return np.log1p(gain), self.ref_ / gain
+
     def scale(self, magnitude):
         """Map non-negative magnitudes into [0, 1] with the fitted scaling."""
         if self.compression == "log":
-            gain = 10.0 ** (self.dynamic_range / 20.0)
-            V = np.log1p(magnitude * (gain / self.ref_)) / np.log1p(gain)
+            L, c = self._log_constants()
+            V = np.log1p(magnitude / c) / L
         else:
             V = magnitude / self.ref_
         return np.clip(V, 0.0, 1.0, out=V).astype(magnitude.dtype, copy=False)
@@ -273,11 +311,32 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def unscale(self, V):
         """Inverse of :meth:`scale` on [0, 1] values."""
         if self.compression == "log":
-            gain = 10.0 ** (self.dynamic_range / 20.0)
-            M = np.expm1(V * np.log1p(gain)) * (self.ref_ / gain)
+            L, c = self._log_constants()
+            M = np.expm1(V * L) * c
         else:
             M = V * self.ref_
         return M.astype(np.asarray(V).dtype, copy=False)
+
+    def unscale_gradient(self, V, M=None):
+        """Derivative of :meth:`unscale` at ``V``, elementwise.
+
+        Parameters
+        ----------
+        V : ndarray
+            Scaled values.
+        M : ndarray, default=None
+            ``unscale(V)``, if already computed.
+
+        Returns
+        -------
+        dM_dV : ndarray or float
+            ``L * (M + c)`` for the log compression, ``ref_`` for the linear one.
+        """
+        if self.compression == "log":
+            L, c = self._log_constants()
+            M = self.unscale(V) if M is None else M
+            return L * (M + c)
+        return self.ref_
 
     def to_chunks(self, V):
         """Cut frames into non-overlapping chunks of ``n_frames``.
@@ -310,9 +369,6 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         V = chunks.reshape(n_spectrograms, -1, self.n_frames, self.n_bins_)
         V = V.transpose(0, 3, 1, 2).reshape(n_spectrograms, self.n_bins_, -1)
         return V[..., :n_stft_frames]
-
-    def _n_stft_frames(self, n_samples):
-        return 1 + max(n_samples, self.win_length_) // self.hop_length_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -78,6 +78,7 @@ def _estimates(refs, rng, kind):
 def _mir_eval(refs, ests, compute_permutation):
     """mir_eval's bss_eval_sources, the reference implementation (test extra)."""
     from mir_eval import separation  # the test extra pins mir_eval < 0.9, which has it
+
     with warnings.catch_warnings():
         # mir_eval >= 0.8 deprecates the module: silence that warning here only
         warnings.filterwarnings("ignore", "mir_eval.separation", FutureWarning)
@@ -253,6 +254,7 @@ def test_ideal_ratio_mask_sums_to_mixture_and_scores_well(power):
 def test_ideal_ratio_mask_power_definition():
     # M_k = |S_k|^p / sum_j |S_j|^p on the mixture STFT, written out directly.
     import librosa
+
     refs, _ = _sources(("violin", "piano", "drums"), seconds=1.0, seed=10)
     stft = {"n_fft": 256, "hop_length": 64, "window": "hamming"}
     spec = librosa.stft(refs, **stft)
@@ -286,13 +288,13 @@ def test_ideal_ratio_mask_large_power_does_not_overflow():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"n_fft": 0}, "n_fft must be a positive integer"),
-        ({"n_fft": 512.0}, "n_fft must be a positive integer"),
-        ({"hop_length": -1}, "hop_length must be a positive integer"),
+        ({"n_fft": 0}, "'n_fft' parameter of ideal_ratio_mask must be an int"),
+        ({"n_fft": 512.0}, "'n_fft' parameter of ideal_ratio_mask must be an int"),
+        ({"hop_length": -1}, "'hop_length' parameter of ideal_ratio_mask must be an int"),
         ({"n_fft": 256, "hop_length": 512}, "must not exceed n_fft"),
-        ({"power": 0.0}, "power must be a positive finite number"),
-        ({"power": np.nan}, "power must be a positive finite number"),
-        ({"power": "2"}, "power must be a positive finite number"),
+        ({"power": 0.0}, "'power' parameter of ideal_ratio_mask must be a float"),
+        ({"power": np.nan}, "'power' parameter of ideal_ratio_mask must be a float"),
+        ({"power": "2"}, "'power' parameter of ideal_ratio_mask must be a float"),
         ({"window": "no-such-window"}, "window"),
     ],
 )
