@@ -93,6 +93,67 @@ def overlap_add(y, frames, hop):
         rows[:, :width] += frames[q : q + width].T
 
 
+def overlap_add_frames(spectrogram, n_samples):
+    """STFT frames that :func:`librosa.istft` overlap-adds for ``n_samples`` samples."""
+    n_t = spectrogram.n_stft_frames(n_samples)
+    pad = spectrogram.win_length_ // 2
+    return min(n_t, int(np.ceil((n_samples + 2 * pad) / spectrogram.hop_length_)))
+
+
+def iter_masks(audio, *, spectrogram, autoencoder, responsibilities, chunk_hop, mask_power):
+    """Soft masks of each source on consecutive blocks of the recording's STFT.
+
+    Yields ``(f0, f1, S, masks)``: the complex mixture frames ``S`` of shape
+    ``(n_bins, f1 - f0)`` and the masks of shape ``(n_sources, n_bins, f1 - f0)``
+    on them, for blocks of :data:`BLOCK_FRAMES` frames covering the frames
+    that :func:`librosa.istft` overlap-adds for ``n_samples`` samples.
+    Parameters as in :func:`iter_separate`.
+    """
+    n_frames = spectrogram.n_frames
+    n_t = spectrogram.n_stft_frames(audio.shape[-1])
+    n_ola = overlap_add_frames(spectrogram, audio.shape[-1])
+    for f0 in range(0, n_ola, BLOCK_FRAMES):
+        f1 = min(f0 + BLOCK_FRAMES, n_ola)
+        c_lo, c_hi = chunk_range(f0, f1, n_t, n_frames, chunk_hop)
+        s0 = min(f0, c_lo * chunk_hop)
+        s1 = min(max(f1, c_hi * chunk_hop + n_frames), n_t)
+        S = spectrogram.stft_frames(audio, s0, s1)
+        V = spectrogram.scale(np.abs(S).astype(audio.dtype, copy=False))
+        estimates = source_estimates(
+            V,
+            s0,
+            f0,
+            f1,
+            n_t,
+            autoencoder=autoencoder,
+            responsibilities=responsibilities,
+            n_frames=n_frames,
+            chunk_hop=chunk_hop,
+        )
+        yield (
+            f0,
+            f1,
+            S[:, f0 - s0 : f1 - s0],
+            ratio_masks(spectrogram.unscale(estimates), mask_power),
+        )
+
+
+def source_energies(audio, **kwargs):
+    """Energy of each source's masked mixture spectrogram, ``sum |M_k S|^2``.
+
+    Parameters as in :func:`iter_separate`; no inverse FFT is computed.
+
+    Returns
+    -------
+    energies : ndarray of shape (n_sources,)
+    """
+    total = np.zeros(len(kwargs["responsibilities"]))
+    for _, _, S, masks in iter_masks(audio, **kwargs):
+        power = (S.real**2 + S.imag**2).astype(masks.dtype, copy=False)
+        total += np.einsum("kft,ft->k", masks**2, power)
+    return total
+
+
 def iter_separate(audio, *, spectrogram, autoencoder, responsibilities, chunk_hop, mask_power):
     """Separate one recording, yielding consecutive blocks of its sources.
 
@@ -121,11 +182,7 @@ def iter_separate(audio, *, spectrogram, autoencoder, responsibilities, chunk_ho
     """
     n = audio.shape[-1]
     n_fft, hop = spectrogram.win_length_, spectrogram.hop_length_
-    n_frames = spectrogram.n_frames
     pad = n_fft // 2
-    n_t = spectrogram.n_stft_frames(n)
-    # Frames that librosa.istft(..., length=n) overlap-adds.
-    n_ola = min(n_t, int(np.ceil((n + 2 * pad) / hop)))
     window = librosa.filters.get_window(WINDOW, n_fft, fftbins=True).astype(audio.dtype)
     n_src = len(responsibilities)
     # Overlap-added output and window envelope on samples of the centred
@@ -134,26 +191,17 @@ def iter_separate(audio, *, spectrogram, autoencoder, responsibilities, chunk_ho
     carry_env = np.zeros(0, dtype=audio.dtype)
     emitted, end = pad, pad + n
     tiny = np.finfo(audio.dtype).tiny
-    for f0 in range(0, n_ola, BLOCK_FRAMES):
-        f1 = min(f0 + BLOCK_FRAMES, n_ola)
-        c_lo, c_hi = chunk_range(f0, f1, n_t, n_frames, chunk_hop)
-        s0 = min(f0, c_lo * chunk_hop)
-        s1 = min(max(f1, c_hi * chunk_hop + n_frames), n_t)
-        S = spectrogram.stft_frames(audio, s0, s1)
-        V = spectrogram.scale(np.abs(S).astype(audio.dtype, copy=False))
-        estimates = source_estimates(
-            V,
-            s0,
-            f0,
-            f1,
-            n_t,
-            autoencoder=autoencoder,
-            responsibilities=responsibilities,
-            n_frames=n_frames,
-            chunk_hop=chunk_hop,
-        )
-        masks = ratio_masks(spectrogram.unscale(estimates), mask_power)
-        frames = np.fft.irfft(masks * S[:, f0 - s0 : f1 - s0], n=n_fft, axis=-2)
+    blocks = iter_masks(
+        audio,
+        spectrogram=spectrogram,
+        autoencoder=autoencoder,
+        responsibilities=responsibilities,
+        chunk_hop=chunk_hop,
+        mask_power=mask_power,
+    )
+    n_ola = overlap_add_frames(spectrogram, n)
+    for f0, f1, S, masks in blocks:
+        frames = np.fft.irfft(masks * S, n=n_fft, axis=-2)
         frames *= window[:, None]
         origin = f0 * hop
         length = (f1 - f0 - 1) * hop + n_fft

@@ -3,15 +3,18 @@
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
-from ._separation_engine import separate_recording
+from ._separation_engine import separate_recording, source_energies
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
+from ._timbre import timbre_clusters, timbre_features
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
@@ -130,10 +133,25 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         spectrum. ``"mask"``: in addition, the ratio masks of the sources in
         the mixture, applied to its magnitude, should give each source's
         magnitude (energy-weighted squared error, as SDR weighs it).
+    blind_method : {"timbre", "units"}, default="timbre"
+        How ``fit`` without ``y`` finds its sources. ``"timbre"``: the
+        recordings are cut into segments of ``blind_segment`` seconds, grouped
+        by timbre (MFCC statistics, k-means, count by silhouette unless the
+        clusterer's ``n_sources`` is set), and the groups train the identified
+        pipeline and the discriminative fine-tuning as if they were
+        instruments. ``"units"``: the report's proposal as it stands, a label-
+        free network whose code units the clusterer groups (no discriminative
+        step).
+    blind_segment : float, default=2.0
+        Seconds per segment of the ``"timbre"`` blind training.
+    presence_threshold : float, default=0.5
+        Probability above which :meth:`detect_sources` (and
+        ``separate(..., sources="auto")``) counts a source as present.
     random_state : int, RandomState instance or None, default=None
         Seeds every step of the pipeline whose own ``random_state`` is
         ``None``; steps with a seed of their own keep it. Also seeds the
-        discriminative mixtures.
+        discriminative mixtures, the timbre groups and the presence
+        calibration.
 
     Attributes
     ----------
@@ -147,6 +165,15 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Samples per clip seen in ``fit``.
     discriminative_loss_curve_ : list of float
         Loss per discriminative epoch (empty when none ran).
+    blind_ : bool
+        Whether the model was fitted without labels; its sources are then
+        returned ordered by energy and named ``source_1``, ``source_2``, ...
+    timbre_labels_ : ndarray of shape (n_segments,) or None
+        Timbre group of each training segment (``"timbre"`` blind training).
+    presence_coef_, presence_intercept_ : ndarray or None
+        Logistic regression of each source's presence on the standardised
+        code statistics (``presence_mean_``, ``presence_scale_``); ``None``
+        without labels or timbre groups.
 
     See Also
     --------
@@ -178,6 +205,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "max_mixed_sources": [Interval(Integral, 1, None, closed="left")],
         "discriminative_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "discriminative_loss": [StrOptions({"decode", "mask"})],
+        "blind_method": [StrOptions({"timbre", "units"})],
+        "blind_segment": [Interval(Real, 0, None, closed="neither")],
+        "presence_threshold": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
     }
 
@@ -192,6 +222,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         max_mixed_sources=3,
         discriminative_learning_rate=1e-3,
         discriminative_loss="decode",
+        blind_method="timbre",
+        blind_segment=2.0,
+        presence_threshold=0.5,
         random_state=None,
     ):
         self.pipeline = pipeline
@@ -202,6 +235,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.max_mixed_sources = max_mixed_sources
         self.discriminative_learning_rate = discriminative_learning_rate
         self.discriminative_loss = discriminative_loss
+        self.blind_method = blind_method
+        self.blind_segment = blind_segment
+        self.presence_threshold = presence_threshold
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -211,8 +247,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Parameters
         ----------
         X : array-like of shape (n_clips, n_samples)
-            Training waveforms: mixtures for blind separation, or isolated
-            instruments with ``y``.
+            Training waveforms: isolated instruments with ``y``; without
+            ``y``, unlabelled recordings (solo clips, mixtures or both) for a
+            blind model (see ``blind_method``).
         y : array-like of shape (n_clips,), default=None
             Instrument of each clip, for identified sources.
 
@@ -223,26 +260,162 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self.discriminative_loss_curve_ = []
+        self.blind_ = y is None
+        self.timbre_labels_ = None
+        clips, labels = X, y
         if isinstance(self.pipeline, FrozenEstimator):
             self.pipeline_ = self.pipeline.estimator
             check_is_fitted(self.pipeline_)
         else:
-            self.pipeline_ = self._fit_pipeline(X, y)
-            if y is not None and self.discriminative_epochs > 0:
-                self._fit_discriminative(X, y)
+            if y is None and self.blind_method == "timbre":
+                clips, labels = self._timbre_pseudo_labels(X)
+                self.timbre_labels_ = labels
+            self.pipeline_ = self._fit_pipeline(clips, labels)
+            if labels is not None and self.discriminative_epochs > 0:
+                self._fit_discriminative(clips, labels)
         spectrogram, _, clusterer = self._steps()
+        if isinstance(self.pipeline, FrozenEstimator):
+            # Blind when its units were clustered without instrument names.
+            self.blind_ = np.issubdtype(clusterer.classes_.dtype, np.integer)
         self.classes_ = clusterer.classes_
         self.n_sources_ = len(self.classes_)
         self._n_features_out = self.n_sources_ * X.shape[1]
+        self._fit_presence(clips, labels)
         return self
 
-    def _fit_pipeline(self, X, y):
-        pipeline = make_separation_pipeline() if self.pipeline is None else clone(self.pipeline)
+    def _timbre_pseudo_labels(self, X):
+        """Segments of the clips and their timbre groups, named ``source_k``."""
+        spectrogram = clone(self._pipeline_template()[0])
+        seg = int(round(self.blind_segment * spectrogram.sr))
+        if X.shape[1] >= 2 * seg:
+            n_seg = X.shape[1] // seg
+            segments = X[:, : n_seg * seg].reshape(-1, seg)
+        else:
+            segments = X
+        rms = np.sqrt(np.mean(segments.astype(np.float64) ** 2, axis=1))
+        segments = segments[rms > 1e-3 * rms.max()] if rms.max() > 0 else segments[:0]
+        if len(segments) < 2:
+            raise ValueError(
+                "blind training needs at least 2 non-silent segments of "
+                f"{self.blind_segment:g} s; got {len(segments)}."
+            )
+        spectrogram.fit(segments)
+        clusterer = self._pipeline_template()[2]
+        groups = timbre_clusters(
+            timbre_features(segments, spectrogram),
+            clusterer.get_params().get("n_sources"),
+            random_state=check_random_state(self.random_state).randint(np.iinfo(np.int32).max),
+        )
+        return segments, np.array([f"source_{g + 1}" for g in groups])
+
+    def _pipeline_template(self):
+        """The unfitted pipeline to clone, checked to be spectrogram, autoencoder, clusterer."""
+        pipeline = make_separation_pipeline() if self.pipeline is None else self.pipeline
         if not isinstance(pipeline, Pipeline) or len(pipeline) != 3:
             raise ValueError(
                 "pipeline must be a 3-step Pipeline (spectrogram, autoencoder, clusterer), "
                 f"got {pipeline!r}."
             )
+        return pipeline
+
+    def _presence_features(self, mono):
+        """Mean and deviation of each code unit over a recording's chunks."""
+        spectrogram, autoencoder, _ = self._steps()
+        V = spectrogram.scale(np.abs(spectrogram.stft(mono)))
+        codes = autoencoder.encode(spectrogram.to_chunks(V))
+        return np.concatenate([codes.mean(axis=0), codes.std(axis=0)])
+
+    def _fit_presence(self, clips, labels):
+        """One logistic regression per source on codes of random training mixtures.
+
+        The code tells instruments apart (``docs/quality.rst``); which ones a
+        mixture holds is a multi-label classification of its code statistics.
+        """
+        self.presence_coef_ = self.presence_intercept_ = None
+        if labels is None:
+            return
+        idx = np.searchsorted(self.classes_, column_or_1d(labels))
+        rng = check_random_state(self.random_state)
+        sr = self._steps()[0].sr
+        length = min(clips.shape[1], 3 * sr)
+        by_class = [np.flatnonzero(idx == k) for k in range(self.n_sources_)]
+        high = min(self.max_mixed_sources, self.n_sources_)
+        features, truth = [], []
+        for _ in range(_PRESENCE_MIXTURES):
+            chosen = rng.choice(self.n_sources_, size=rng.randint(1, high + 1), replace=False)
+            mix = np.zeros(length, dtype=clips.dtype)
+            for k in chosen:
+                clip = clips[by_class[k][rng.randint(by_class[k].size)]]
+                start = rng.randint(clips.shape[1] - length + 1)
+                mix += rng.uniform(0.5, 2.0) * clip[start : start + length]
+            features.append(self._presence_features(mix))
+            truth.append(np.isin(np.arange(self.n_sources_), chosen))
+        F, truth = np.array(features), np.array(truth)
+        self.presence_mean_ = F.mean(axis=0)
+        self.presence_scale_ = F.std(axis=0) + 1e-6
+        Z = (F - self.presence_mean_) / self.presence_scale_
+        coef, intercept = [], []
+        for k in range(self.n_sources_):
+            if truth[:, k].all() or not truth[:, k].any():  # one class only
+                coef.append(np.zeros(Z.shape[1]))
+                intercept.append(10.0 if truth[:, k].all() else -10.0)
+                continue
+            clf = LogisticRegression(C=1.0, max_iter=1000).fit(Z, truth[:, k])
+            coef.append(clf.coef_[0])
+            intercept.append(clf.intercept_[0])
+        self.presence_coef_ = np.array(coef)
+        self.presence_intercept_ = np.array(intercept)
+
+    def _energy_shares(self, mono):
+        """Share of the mixture's energy that each source's mask takes."""
+        spectrogram, autoencoder, clusterer = self._steps()
+        energies = source_energies(
+            mono,
+            spectrogram=spectrogram,
+            autoencoder=autoencoder,
+            responsibilities=clusterer.responsibilities_.T,
+            chunk_hop=self._chunk_hop(),
+            mask_power=self.mask_power,
+        )
+        total = energies.sum()
+        return energies / total if total > 0 else np.full(len(energies), 1 / len(energies))
+
+    def detect_sources(self, audio):
+        """Which sources are present in a recording.
+
+        Each source has a logistic regression on the recording's code
+        statistics (mean and deviation of every code unit), fitted in ``fit``
+        on random mixtures of 1 to ``max_mixed_sources`` training clips at
+        random gains.
+
+        Parameters
+        ----------
+        audio : array-like of shape (n_samples,) or (n_channels, n_samples)
+            A mixture at the model's sample rate; channels are averaged.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            ``present`` (names of the sources found, in the order of
+            ``classes_``; the likeliest is always present) and
+            ``probabilities`` (of each source being present).
+        """
+        check_is_fitted(self)
+        if self.presence_coef_ is None:
+            raise ValueError(
+                "this model has no presence detector: fit it with labels (or blind, "
+                'blind_method="timbre") to use sources="auto".'
+            )
+        audio = self._check_audio(audio)
+        mono = audio if audio.ndim == 1 else audio.mean(axis=0)
+        z = (self._presence_features(mono) - self.presence_mean_) / self.presence_scale_
+        proba = expit(self.presence_coef_ @ z + self.presence_intercept_)
+        present = proba >= self.presence_threshold
+        present[np.argmax(proba)] = True
+        return Bunch(present=self.classes_[present], probabilities=proba)
+
+    def _fit_pipeline(self, X, y):
+        pipeline = clone(self._pipeline_template())
         spectrogram, autoencoder, clusterer = (step for _, step in pipeline.steps)
         if self.random_state is not None:
             rng = check_random_state(self.random_state)
@@ -300,55 +473,103 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Returns
         -------
         sources : ndarray of shape (n_clips, n_sources * n_samples)
-            Each row holds the clip's sources one after another; see
-            :meth:`separate` for shape ``(n_clips, n_sources_, n_samples)``.
+            Each row holds the clip's sources one after another, as
+            :meth:`separate` returns them.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self.separate(X).reshape(X.shape[0], -1)
+        return np.stack([self.separate(clip).reshape(-1) for clip in X])
 
-    def separate(self, y, sources=None):
-        """Separate recordings of any length.
+    def _check_audio(self, audio):
+        audio = np.asarray(audio)
+        if audio.dtype not in (np.float32, np.float64):
+            audio = audio.astype(np.float64)
+        if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
+            raise ValueError(
+                "separate expects audio of shape (n_samples,) or (n_channels, n_samples) "
+                f"with n_samples > 0, got {audio.shape}."
+            )
+        if not np.isfinite(audio).all():
+            raise ValueError("separate got audio with NaN or infinite samples.")
+        return audio
+
+    def separate(self, audio, sources=None, *, n_sources=None, return_names=False):
+        """Separate a recording of any length.
 
         Parameters
         ----------
-        y : array-like of shape (n_samples,) or (n_clips, n_samples)
-            Mono mixtures at the spectrogram's sample rate.
-        sources : array-like of str or int, default=None
-            Names (entries of ``classes_``) of the sources known to be in
-            the mixture; the masks are shared among these alone and only
-            their estimates are returned, in the order given. ``None``
-            separates into every source.
+        audio : array-like of shape (n_samples,) or (n_channels, n_samples)
+            A mixture at the spectrogram's sample rate, time on the last
+            axis; each channel is separated on its own (with the same sources).
+        sources : "auto", array-like of str or None, default=None
+            Which sources to share the mixture among. Names (entries of
+            ``classes_``): those known to be in the mixture, returned in the
+            order given. ``"auto"``: those :meth:`detect_sources` finds.
+            ``None``: every source (or the ``n_sources`` largest).
+        n_sources : int, default=None
+            Keep the ``n_sources`` sources with the largest energy share
+            (e.g. for a blind model, the number of instruments playing).
+        return_names : bool, default=False
+            Also return the names of the returned sources.
 
         Returns
         -------
-        sources : ndarray of shape (n_sources, n_samples) or (n_clips, n_sources, n_samples)
-            Separated sources, in the order of ``classes_`` (or of
-            ``sources``); they sum to ``y``.
+        sources : ndarray of shape (n_sources, n_samples) or (n_sources, n_channels, n_samples)
+            Separated sources; they sum to ``audio``. Identified models
+            return them in the order of ``classes_`` (or of ``sources``);
+            blind models by decreasing energy, named ``source_1``,
+            ``source_2``, ...
+        names : ndarray of shape (n_sources,)
+            With ``return_names``.
         """
         check_is_fitted(self)
-        y = np.asarray(y)
-        if y.dtype not in (np.float32, np.float64):
-            y = y.astype(np.float64)
-        if y.ndim not in (1, 2) or y.shape[-1] == 0:
-            raise ValueError(
-                f"separate expects audio of shape (n_samples,) or "
-                f"(n_clips, n_samples) with n_samples > 0, got {y.shape}."
-            )
-        if not np.isfinite(y).all():
-            raise ValueError("separate got audio with NaN or infinite samples.")
-        keep = None
-        if sources is not None:
-            names = list(self.classes_)
-            unknown = [s for s in sources if s not in names]
+        audio = self._check_audio(audio)
+        keep, names = self._select_sources(audio, sources, n_sources)
+        if audio.ndim == 1:
+            out = self._separate_one(audio, keep)
+        else:
+            out = np.stack([self._separate_one(channel, keep) for channel in audio], axis=1)
+        return (out, names) if return_names else out
+
+    def _select_sources(self, audio, sources, n_sources):
+        """Indices into ``classes_`` of the sources to return, and their names."""
+        all_names = list(self.classes_)
+        mono = audio if audio.ndim == 1 else audio.mean(axis=0)
+        shares = None
+        if isinstance(sources, str):
+            if sources != "auto":
+                raise ValueError(
+                    f'sources must be "auto", None or a list of names, got {sources!r}.'
+                )
+            if n_sources is not None:
+                raise ValueError('give sources="auto" or n_sources, not both.')
+            detected = self.detect_sources(mono)
+            keep = np.searchsorted(self.classes_, detected.present)
+        elif sources is not None:
+            sources = list(sources)
+            unknown = [s for s in sources if s not in all_names]
             if unknown or len(sources) == 0:
                 raise ValueError(
-                    f"sources must name entries of classes_ {names}, got {list(sources)}."
+                    f"sources must name entries of classes_ {all_names}, got {sources}."
                 )
-            keep = np.array([names.index(s) for s in sources])
-        if y.ndim == 1:
-            return self._separate_one(y, keep)
-        return np.stack([self._separate_one(clip, keep) for clip in y])
+            keep = np.array([all_names.index(s) for s in sources])
+        else:
+            keep = np.arange(self.n_sources_)
+        if n_sources is not None:
+            if not 1 <= n_sources <= len(keep):
+                raise ValueError(
+                    f"n_sources must be between 1 and {len(keep)} (the model's sources), "
+                    f"got {n_sources}."
+                )
+            shares = self._energy_shares(mono)
+            keep = keep[np.argsort(-shares[keep], kind="stable")[:n_sources]]
+            if not self.blind_:
+                keep = np.sort(keep) if sources is None else keep
+        if self.blind_:
+            shares = self._energy_shares(mono) if shares is None else shares
+            keep = keep[np.argsort(-shares[keep], kind="stable")]
+            return keep, np.array([f"source_{i + 1}" for i in range(len(keep))])
+        return keep, self.classes_[keep]
 
     def _separate_one(self, y, keep=None):
         """Sources of one recording (see :mod:`skaesep._separation_engine`)."""
@@ -366,3 +587,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _chunk_hop(self):
         spectrogram, _, _ = self._steps()
         return self.chunk_hop or max(1, spectrogram.n_frames // 2)
+
+
+#: Random training mixtures that fit the presence detector.
+_PRESENCE_MIXTURES = 200

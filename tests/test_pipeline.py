@@ -98,7 +98,7 @@ def test_separation_of_20s_clip_sums_to_mixture_any_length(clips_20s):
     # A length never seen in fit: separate() takes any length, transform() does not.
     mixture = clips_20s[0, : SR * 7 + 123]
     sources = sep.separate(mixture)
-    assert sources.shape == (2, mixture.size) and sources.dtype == np.float32
+    assert sources.shape == (sep.n_sources_, mixture.size) and sources.dtype == np.float32
     np.testing.assert_allclose(sources.sum(axis=0), mixture, atol=1e-4)
     with pytest.raises(ValueError, match="features"):
         sep.transform(mixture[None])

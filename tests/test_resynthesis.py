@@ -40,13 +40,14 @@ def test_identified_separation_puts_each_instrument_in_its_source(separator):
     assert corr[0, 1] > corr[0, 0] and corr[1, 0] > corr[1, 1]
 
 
-def test_sources_sum_to_mixture_for_batches_and_mask_powers(separator):
+def test_sources_sum_to_mixture_for_channels_and_mask_powers(separator):
     mix = _stems(seed=2).sum(axis=0)
     for power in (1.0, 2.0):
         sep = separator.set_params(mask_power=power)
-        est = sep.separate(np.stack([mix, mix[::-1]]))
-        assert est.shape == (2, 2, mix.size)
-        np.testing.assert_allclose(est.sum(axis=1)[0], mix, atol=1e-5)
+        est = sep.separate(np.stack([mix, mix[::-1]]))  # (n_channels, n_samples)
+        assert est.shape == (2, 2, mix.size)  # (n_sources, n_channels, n_samples)
+        np.testing.assert_allclose(est.sum(axis=0)[0], mix, atol=1e-5)
+        np.testing.assert_allclose(est.sum(axis=0)[1], mix[::-1], atol=1e-5)
     separator.set_params(mask_power=1.0)
 
 
@@ -73,3 +74,71 @@ def test_bad_input_is_rejected(separator):
         separator.separate(np.zeros((2, 2, 10)))
     with pytest.raises(ValueError, match="3-step Pipeline"):
         MaskResynthesizer(Pipeline([("s", SpectrogramTransformer())])).fit(_stems())
+
+
+@pytest.fixture(scope="module")
+def four_instruments():
+    from skaesep.datasets import make_instrument_stem
+    from skaesep.presets import make_preset
+
+    sr = 16000
+    names = ["drums", "flute", "piano", "violin"]
+    X = np.stack(
+        [
+            make_instrument_stem(n, duration=6.0, sr=sr, random_state=s)
+            for n in names
+            for s in (0, 1)
+        ]
+    ).astype(np.float32)
+    sep = make_preset("demo", sr=sr, random_state=0)
+    sep.set_params(
+        discriminative_epochs=4, discriminative_mixtures=4000, discriminative_loss="mask"
+    )
+    return sep.fit(X, [n for n in names for _ in (0, 1)]), sr
+
+
+@pytest.mark.parametrize("pair", [("drums", "flute"), ("drums", "violin")])
+def test_presence_detection_finds_the_two_of_four_instruments(four_instruments, pair):
+    from skaesep.datasets import make_instrument_stem
+
+    sep, sr = four_instruments
+    refs = np.stack([make_instrument_stem(n, duration=6.0, sr=sr, random_state=9) for n in pair])
+    mix = refs.sum(axis=0)
+    assert list(sep.detect_sources(mix).present) == list(pair)
+    est, names = sep.separate(mix, sources="auto", return_names=True)
+    assert list(names) == list(pair) and est.shape == (2, mix.size)
+    np.testing.assert_allclose(est.sum(axis=0), mix, atol=1e-4)
+
+
+def test_blind_fit_separates_two_unlabelled_instruments(tmp_path):
+    from skaesep.datasets import make_instrument_stem
+    from skaesep.metrics import bss_eval
+    from skaesep.presets import make_preset
+
+    sr = 16000
+    X = np.stack(
+        [
+            make_instrument_stem(n, duration=6.0, sr=sr, random_state=s)
+            for n in ("drums", "flute")
+            for s in (0, 1, 2)
+        ]
+    ).astype(np.float32)
+    sep = make_preset("demo", sr=sr, random_state=0)
+    sep.set_params(
+        discriminative_epochs=4, discriminative_mixtures=4000, discriminative_loss="mask"
+    )
+    sep.fit(X)  # no labels
+    assert sep.blind_ and sep.timbre_labels_ is not None
+    refs = np.stack(
+        [make_instrument_stem(n, duration=6.0, sr=sr, random_state=9) for n in ("drums", "flute")]
+    )
+    mix = refs.sum(axis=0)
+    est, names = sep.separate(mix, n_sources=2, return_names=True)
+    assert list(names) == ["source_1", "source_2"] and est.shape == (2, mix.size)
+    energy = (est**2).sum(axis=1)
+    assert energy[0] >= energy[1]  # ordered by energy
+    got = bss_eval(refs, est, compute_permutation=True)["sdr"].mean()
+    mixture = bss_eval(refs, np.stack([mix, mix]))["sdr"].mean()
+    assert got > mixture + 1.0
+    with pytest.raises(ValueError, match="n_sources must be between"):
+        sep.separate(mix, n_sources=sep.n_sources_ + 1)
