@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
+from .audio import check_audio
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
@@ -58,6 +59,8 @@ def make_separation_pipeline(
     >>> pipe.get_params()["autoencoder__input_size"], pipe.get_params()["clusterer__n_units"]
     (533, 16)
     """
+    if len(layer_sizes) == 0:
+        raise ValueError("layer_sizes must hold at least one layer size, got ().")
     spectrogram = SpectrogramTransformer(sr, bandwidth, n_frames=n_frames)
     n_bins = window_length(sr, bandwidth) // 2 + 1
     return Pipeline(
@@ -305,15 +308,16 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self.separate(X).reshape(X.shape[0], -1)
+        return np.stack([self.separate(clip) for clip in X]).reshape(X.shape[0], -1)
 
-    def separate(self, y, sources=None):
-        """Separate recordings of any length.
+    def separate(self, audio, sources=None):
+        """Separate a recording of any length.
 
         Parameters
         ----------
-        y : array-like of shape (n_samples,) or (n_clips, n_samples)
-            Mono mixtures at the spectrogram's sample rate.
+        audio : array-like of shape (n_samples,) or (n_channels, n_samples)
+            Mixture at the spectrogram's sample rate, time last; channels
+            are separated one by one.
         sources : array-like of str or int, default=None
             Names (entries of ``classes_``) of the sources known to be in
             the mixture; the masks are shared among these alone and only
@@ -322,19 +326,18 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         Returns
         -------
-        sources : ndarray of shape (n_sources, n_samples) or (n_clips, n_sources, n_samples)
+        sources : ndarray of shape (n_sources, n_samples) or (n_sources, n_channels, n_samples)
             Separated sources, in the order of ``classes_`` (or of
-            ``sources``); they sum to ``y``.
+            ``sources``); they sum to ``audio``.
+
+        Raises
+        ------
+        ValueError
+            If ``audio`` fails :func:`skaesep.audio.check_audio` (e.g. a
+            time-first array), or ``sources`` names no source of ``classes_``.
         """
         check_is_fitted(self)
-        y = np.asarray(y)
-        if y.dtype not in (np.float32, np.float64):
-            y = y.astype(np.float64)
-        if y.ndim not in (1, 2) or y.shape[-1] == 0:
-            raise ValueError(f"separate expects audio of shape (n_samples,) or "
-                             f"(n_clips, n_samples) with n_samples > 0, got {y.shape}.")
-        if not np.isfinite(y).all():
-            raise ValueError("separate got audio with NaN or infinite samples.")
+        audio = check_audio(audio)
         keep = None
         if sources is not None:
             names = list(self.classes_)
@@ -344,9 +347,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     f"sources must name entries of classes_ {names}, got {list(sources)}."
                 )
             keep = np.array([names.index(s) for s in sources])
-        if y.ndim == 1:
-            return self._separate_one(y, keep)
-        return np.stack([self._separate_one(clip, keep) for clip in y])
+        if audio.ndim == 1:
+            return self._separate_one(audio, keep)
+        return np.stack([self._separate_one(channel, keep) for channel in audio], axis=1)
 
     def _separate_one(self, y, keep=None):
         """Sources of one recording, computed block by block of STFT frames.
