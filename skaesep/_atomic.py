@@ -16,6 +16,11 @@ def _umask():
     return mask
 
 
+def honour_umask(path, mode=0o666):
+    """Give ``path`` the mode a new file gets, ``mode & ~umask``."""
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
@@ -30,7 +35,7 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
+        honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -124,8 +124,15 @@ def check_audio(audio, *, name="audio"):
     return audio
 
 
-def _name(path):
-    """A path as text that prints whatever its bytes (undecodable bytes as U+FFFD)."""
+def display_name(path):
+    """A path as text that prints whatever its bytes (undecodable bytes as U+FFFD).
+
+    Examples
+    --------
+    >>> import os
+    >>> display_name(os.fsdecode(b"caf\\xe9.wav"))
+    'caf\ufffd.wav'
+    """
     return os.fsencode(path).decode("utf-8", "replace")
 
 
@@ -133,11 +140,11 @@ def _check_readable(path):
     """Our words for a path that is no readable file (before libsndfile's)."""
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"{_name(path)} does not exist.")
+        raise ValueError(f"{display_name(path)} does not exist.")
     if path.is_dir():
-        raise ValueError(f"{_name(path)} is a folder, not an audio file.")
+        raise ValueError(f"{display_name(path)} is a folder, not an audio file.")
     if not os.access(path, os.R_OK):
-        raise ValueError(f"{_name(path)} cannot be read: permission denied.")
+        raise ValueError(f"{display_name(path)} cannot be read: permission denied.")
 
 
 _SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -172,7 +179,7 @@ def read_audio(path):
         file): the samples present are returned.
     """
     _check_readable(path)
-    name = _name(path)
+    name = display_name(path)
     try:
         # Bytes: libsndfile gets the name as it is on disk, whatever its encoding.
         with sf.SoundFile(os.fsencode(path)) as f:
@@ -301,7 +308,7 @@ class AudioWriter:
 
     def _error(self, exc):
         reason = os.strerror(exc.errno) if getattr(exc, "errno", None) else str(exc)
-        return OSError(f"cannot write {_name(self.path)}: {reason} (is the disk full?)")
+        return OSError(f"cannot write {display_name(self.path)}: {reason} (is the disk full?)")
 
     def write(self, block):
         """Append samples: ``(n_samples,)`` or ``(n_channels, n_samples)``."""
@@ -362,7 +369,9 @@ def write_audio(path, audio, sr, *, force=False, format="wav", bit_depth=None):
     """
     path = Path(path)
     if path.exists() and not force:
-        raise FileExistsError(f"{_name(path)} exists; pass force=True (--force) to overwrite it.")
+        raise FileExistsError(
+            f"{display_name(path)} exists; pass force=True (--force) to overwrite it."
+        )
     audio = np.asarray(audio)
     with atomic_path(path) as tmp:
         n_channels = 1 if audio.ndim == 1 else audio.shape[0]
