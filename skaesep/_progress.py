@@ -67,10 +67,17 @@ def fit_with_progress(model, X, y=None, *, quiet=False, echo=False):
     """
     if quiet:
         return model.fit(X, y)
+    verbose = model.get_params()["pipeline__autoencoder__verbose"]
     model.set_params(pipeline__autoencoder__verbose=1)
     total = n_epochs(model, supervised=y is not None)
-    with (
-        bar(total=total, unit="epoch", desc="training", quiet=quiet) as progress,
-        contextlib.redirect_stdout(_EpochLines(progress, echo, sys.stdout)),
-    ):
-        return model.fit(X, y)
+    try:
+        with (
+            bar(total=total, unit="epoch", desc="training", quiet=quiet) as progress,
+            contextlib.redirect_stdout(_EpochLines(progress, echo, sys.stdout)),
+        ):
+            model.fit(X, y)
+    finally:  # the saved model keeps the verbosity it was made with
+        model.set_params(pipeline__autoencoder__verbose=verbose)
+        if hasattr(model, "pipeline_"):
+            model.pipeline_.set_params(autoencoder__verbose=verbose)
+    return model

@@ -265,12 +265,24 @@ def _separate_track(file, job):
     return notes
 
 
-def _run_separation(file, job):
-    """:func:`_separate_track` with its errors as a result (one job of the batch)."""
+def _run_separation(k, file, job):
+    """:func:`_separate_track` with its errors as a result (job ``k`` of the batch)."""
     try:
-        return file, _separate_track(file, job), None
+        return k, _separate_track(file, job), None
     except (ValueError, OSError) as exc:
-        return file, [], str(exc)
+        return k, [], str(exc)
+
+
+def _listing(name, job, notes):
+    """One line of the output listing: where a track went, and what to know about it."""
+    from .audio import display_name
+
+    out = job["out"]
+    if job["folder"] is not None:
+        where = f"{len(job['paths'])} source(s) in {display_name(out / job['folder'])}/"
+    else:
+        where = ", ".join(display_name(out / p) for p in job["paths"])
+    return "; ".join([f"{name}: {where}", *notes])
 
 
 def cmd_separate(args):
@@ -307,22 +319,21 @@ def cmd_separate(args):
     ]
     for path, message in failed:
         print(f"skaesep separate: {display_name(path)}: {message}", file=sys.stderr)
-    seconds = {file: _duration(file) for file in files}
+    seconds = [_duration(file) for file in files]
     try:
-        with bar(total=sum(seconds.values()), unit="s", desc="separating", quiet=args.quiet) as b:
+        with bar(total=sum(seconds), unit="s", desc="separating", quiet=args.quiet) as b:
             results = joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-                joblib.delayed(_run_separation)(file, job) for file, job in zip(files, jobs)
+                joblib.delayed(_run_separation)(k, file, job)
+                for k, (file, job) in enumerate(zip(files, jobs))
             )
-            for file, notes, error in results:
-                b.update(seconds[file])
-                name, job = display_name(file), jobs[files.index(file)]
+            for k, notes, error in results:
+                b.update(seconds[k])
+                name = display_name(files[k])
                 if error:
-                    failed.append((file, error))
+                    failed.append((files[k], error))
                     b.write(f"skaesep separate: {name}: {error}", file=sys.stderr)
                 elif not args.quiet:
-                    where = out / (job["folder"] or os.path.commonpath(job["paths"]) or ".")
-                    line = f"{name}: {len(job['paths'])} source(s) in {display_name(where)}/"
-                    b.write("; ".join([line, *notes]), file=sys.stdout)
+                    b.write(_listing(name, jobs[k], notes), file=sys.stdout)
     finally:  # Ctrl-C or a killed worker: no partial track stays behind
         remove_partial(out, prefix)
     return 1 if failed else 0

@@ -422,3 +422,4 @@ def test_training_progress_counts_every_epoch(monkeypatch):
     # 2 layers x 3 RBM epochs + 3 fine-tuning + 2 discriminative epochs
     assert n_epochs(model, supervised=True) == 11
     assert bars[0].total == 11 and bars[0].n == len(model.pipeline_[1].loss_curve_) + 6 + 2
+    assert model.pipeline_[1].verbose == 0  # the model keeps its own verbosity
