@@ -321,7 +321,7 @@ def cmd_separate(args):
         print(f"skaesep separate: {display_name(path)}: {message}", file=sys.stderr)
     seconds = [_duration(file) for file in files]
     try:
-        with bar(total=sum(seconds), unit="s", desc="separating", quiet=args.quiet) as b:
+        with bar(total=sum(seconds), unit="s audio", desc="separating", quiet=args.quiet) as b:
             results = joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
                 joblib.delayed(_run_separation)(k, file, job)
                 for k, (file, job) in enumerate(zip(files, jobs))
