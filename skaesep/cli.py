@@ -164,6 +164,10 @@ def cmd_train(args):
 
     progress = Stages(args.quiet)
     out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(
+            f"-o {out} is a folder; give the model file to write, e.g. {out}/model.skaesep."
+        )
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it.")
     n_segment = int(round(args.segment * args.sr))
@@ -234,13 +238,14 @@ def _separate_track(file, job):
     from threadpoolctl import threadpool_limits
 
     from ._output import TrackWriter
+    from .audio import display_name
     from .separation import separate
 
     existing = [p for p in job["paths"] if (job["out"] / p).exists()]
     if existing and not job["force"]:
         raise FileExistsError(
-            f"{job['out'] / existing[0]} already exists (separated before?); pass --force "
-            "to overwrite."
+            f"{display_name(job['out'] / existing[0])} already exists (separated before?); "
+            "pass --force to overwrite."
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -296,6 +301,8 @@ def cmd_separate(args):
     output_format(args.format, args.bit_depth)  # an unwritable format fails before any work
     template = OutputTemplate(args.filename)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {display_name(out)} is a file; give the output folder.")
     files, failed = _inputs(args.inputs, out)
     model = load_model(args.model)
     names = track_names(files)

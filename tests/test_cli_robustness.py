@@ -390,6 +390,16 @@ def test_missing_files_and_folders_given_as_files(tmp_path, model_path, capsys):
     assert "is a folder, not an audio file" in capsys.readouterr().err
 
 
+def test_folder_and_file_swapped_for_out(stems_dir, tmp_path, model_path, capsys):
+    (tmp_path / "models").mkdir()
+    args = ["train", str(stems_dir), "-o", str(tmp_path / "models"), "--sr", str(SR), "-q"]
+    assert main([*args, "--force"]) == 2  # refused before any training
+    assert "is a folder; give the model file to write" in capsys.readouterr().err
+    sf.write(tmp_path / "song.wav", _stem(seed=19), SR)
+    assert _separate(model_path, tmp_path / "song.wav", tmp_path / "song.wav") == 2
+    assert "is a file; give the output folder" in capsys.readouterr().err
+
+
 def test_file_names_that_are_not_utf8(tmp_path, model_path, capsys):
     name = os.fsdecode(b"caf\xe9.wav")  # Latin-1 bytes, as an old disk may hold
     audio = _stem(seed=18)
