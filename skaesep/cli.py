@@ -1,28 +1,18 @@
 """The ``skaesep`` command line: demo, train, separate, evaluate."""
 
 import argparse
+import os
+import secrets
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from ._progress import Stages, bar, fit_with_progress
 
 DEMO_INSTRUMENTS = ("drums", "flute", "piano")
-
-
-class _Progress:
-    """Prints each stage with the time since the command started."""
-
-    def __init__(self, quiet=False):
-        self.start = time.perf_counter()
-        self.quiet = quiet
-
-    def __call__(self, message):
-        if not self.quiet:
-            print(f"[{time.perf_counter() - self.start:6.1f}s] {message}", flush=True)
 
 
 def _segments(clip, n_samples):
@@ -44,18 +34,6 @@ def _model(args, sr):
     )
 
 
-def _write_sources(out_dir, sources, names, sr, force):
-    from .audio import write_audio
-
-    paths = [Path(out_dir) / f"{name}.wav" for name in names]
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise FileExistsError(f"{', '.join(existing)} exist(s); pass --force to overwrite.")
-    for path, source in zip(paths, sources):
-        write_audio(path, source, sr, force=force)
-    return paths
-
-
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args):
     """Train on built-in synthetic instruments and separate a held-out mixture."""
@@ -69,7 +47,7 @@ def cmd_demo(args):
     from .metrics import evaluate_separation, format_table, ideal_ratio_mask
     from .plotting import plot_code_activations, plot_reconstruction, plot_spectrogram
 
-    progress = _Progress(args.quiet)
+    progress = Stages(args.quiet)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
         raise FileExistsError(f"{out} is not empty; pass --force to overwrite its files.")
@@ -99,7 +77,7 @@ def cmd_demo(args):
     progress(f"training the '{args.preset}' model on {len(train.data)} clips (identified mode)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        model.fit(train.data, train.target)
+        fit_with_progress(model, train.data, train.target, quiet=args.quiet, echo=args.verbose)
     spectrogram, autoencoder, clusterer = (step for _, step in model.pipeline_.steps)
     progress("separating the held-out mixture")
     estimates = model.separate(mixture)
@@ -179,15 +157,28 @@ def _demo_figures(
 # ---------------------------------------------------------------------------- train
 def cmd_train(args):
     """Fit a model on a folder of stems (one subfolder per instrument)."""
+    from threadpoolctl import threadpool_limits
+
     from .datasets import load_stems
     from .persistence import save_model
 
-    progress = _Progress(args.quiet)
+    progress = Stages(args.quiet)
     out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(
+            f"-o {out} is a folder; give the model file to write, e.g. {out}/model.skaesep."
+        )
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it.")
-    stems = load_stems(args.stems_dir, sr=args.sr)
     n_segment = int(round(args.segment * args.sr))
+    if n_segment < 2:
+        raise ValueError(f"--segment {args.segment:g} s at {args.sr} Hz holds no audio.")
+    stems = load_stems(args.stems_dir, sr=args.sr)
+    if len(stems.target_names) < 2:
+        raise ValueError(
+            f"{args.stems_dir} holds one instrument ({stems.target_names[0]}); a separator "
+            "needs at least two instrument subfolders (with one it returns the mixture)."
+        )
     segments, labels = [], []
     for clip, name in zip(stems.data, stems.target):
         cut = _segments(clip, n_segment)
@@ -199,41 +190,166 @@ def cmd_train(args):
         f"({', '.join(stems.target_names)}): {len(X)} segment(s) of {args.segment:g} s"
     )
     model = _model(args, args.sr)
+    if args.threads:
+        model.set_params(pipeline__autoencoder__n_threads=args.threads)
     progress(f"training the '{args.preset}' model")
-    model.fit(X, np.asarray(labels))
+    with threadpool_limits(limits=args.threads):
+        fit_with_progress(model, X, np.asarray(labels), quiet=args.quiet, echo=args.verbose)
     save_model(model, out)
     progress(f"saved {out} (sources: {', '.join(map(str, model.classes_))})")
     return 0
 
 
 # ------------------------------------------------------------------------- separate
-def cmd_separate(args):
-    """Separate files with a trained model; a bad file does not stop the others."""
-    from .persistence import load_model
+def _inputs(paths, out):
+    """Files to separate: the files given and the audio files below the folders given.
+
+    Files inside ``out`` (earlier outputs) are not taken from folders. An
+    empty folder is an error of its own.
+    """
+    from .audio import audio_files, display_name
+
+    out = out.resolve()
+    files, errors = [], []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = [f for f in audio_files(path) if not f.resolve().is_relative_to(out)]
+        if not found:
+            errors.append((path, f"no audio files in folder {display_name(path)}."))
+        files += found
+    unique = list({f.resolve(): f for f in files}.values())  # a file named twice once
+    return unique, errors
+
+
+def _duration(path):
+    """Seconds of audio in ``path`` by its header (0 if unreadable), for the bar."""
+    import soundfile as sf
+
+    try:
+        return sf.info(os.fsencode(path)).duration
+    except Exception:  # the separation reports unreadable files in our words
+        return 0.0
+
+
+def _separate_track(file, job):
+    """Separate one file and write its track; returns notes or raises ValueError/OSError."""
+    from threadpoolctl import threadpool_limits
+
+    from ._output import TrackWriter
+    from .audio import display_name
     from .separation import separate
 
-    progress = _Progress(args.quiet)
+    existing = [p for p in job["paths"] if (job["out"] / p).exists()]
+    if existing and not job["force"]:
+        raise FileExistsError(
+            f"{display_name(job['out'] / existing[0])} already exists (separated before?); "
+            "pass --force to overwrite."
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with threadpool_limits(limits=job["threads"]):
+            result = separate(file, job["model"])
+    sources = result.sources
+    n_channels = 1 if sources.ndim == 2 else sources.shape[1]
+    with TrackWriter(
+        job["out"],
+        job["paths"],
+        job["folder"],
+        result.sr,
+        n_channels,
+        format=job["format"],
+        bit_depth=job["bit_depth"],
+        prefix=job["prefix"],
+    ) as writer:
+        writer.write(sources)
+    notes = [str(w.message) for w in caught]
+    if writer.n_clipped:
+        notes.append(f"{writer.n_clipped} sample(s) clipped into [-1, 1] for {job['format']}")
+    return notes
+
+
+def _run_separation(k, file, job):
+    """:func:`_separate_track` with its errors as a result (job ``k`` of the batch)."""
+    try:
+        return k, _separate_track(file, job), None
+    except (ValueError, OSError) as exc:
+        return k, [], str(exc)
+
+
+def _listing(name, job, notes):
+    """One line of the output listing: where a track went, and what to know about it."""
+    from .audio import display_name
+
+    out = job["out"]
+    if job["folder"] is not None:
+        where = f"{len(job['paths'])} source(s) in {display_name(out / job['folder'])}/"
+    else:
+        where = ", ".join(display_name(out / p) for p in job["paths"])
+    return "; ".join([f"{name}: {where}", *notes])
+
+
+def cmd_separate(args):
+    """Separate files and folders; a bad file is reported and the others go on."""
+    import joblib
+
+    from ._output import TEMP_PREFIX, OutputTemplate, check_unique, remove_partial, track_names
+    from .audio import display_name, output_format
+    from .persistence import load_model
+
+    output_format(args.format, args.bit_depth)  # an unwritable format fails before any work
+    template = OutputTemplate(args.filename)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {display_name(out)} is a file; give the output folder.")
+    files, failed = _inputs(args.inputs, out)
     model = load_model(args.model)
-    failures = 0
-    for file in args.files:
-        target = Path(args.out) / Path(file).stem
-        try:
-            existing = [target / f"{name}.wav" for name in model.classes_]
-            if not args.force and any(p.exists() for p in existing):
-                raise FileExistsError(f"{target}/ already holds separated sources; pass --force.")
-            result = separate(file, model)
-            paths = _write_sources(target, result.sources, result.names, result.sr, args.force)
-            progress(f"{file}: {len(paths)} source(s) written to {target}/")
-        except (ValueError, OSError) as exc:
-            failures += 1
-            print(f"skaesep separate: {file}: {exc}", file=sys.stderr)
-    return 1 if failures else 0
+    names = track_names(files)
+    plan = {name: template.paths(name, model.classes_, args.format) for name in names}
+    check_unique(plan, args.filename)
+    threads = args.threads or max(1, joblib.cpu_count() // args.jobs)
+    prefix = f"{TEMP_PREFIX}{secrets.token_hex(4)}-"
+    jobs = [
+        dict(
+            out=out,
+            paths=plan[name],
+            folder=template.folder(name),
+            model=model,
+            format=args.format,
+            bit_depth=args.bit_depth,
+            force=args.force,
+            threads=threads,
+            prefix=prefix,
+        )
+        for name in names
+    ]
+    for path, message in failed:
+        print(f"skaesep separate: {display_name(path)}: {message}", file=sys.stderr)
+    seconds = [_duration(file) for file in files]
+    try:
+        with bar(total=sum(seconds), unit="s audio", desc="separating", quiet=args.quiet) as b:
+            results = joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+                joblib.delayed(_run_separation)(k, file, job)
+                for k, (file, job) in enumerate(zip(files, jobs))
+            )
+            for k, notes, error in results:
+                b.update(seconds[k])
+                name = display_name(files[k])
+                if error:
+                    failed.append((files[k], error))
+                    b.write(f"skaesep separate: {name}: {error}", file=sys.stderr)
+                elif not args.quiet:
+                    b.write(_listing(name, jobs[k], notes), file=sys.stdout)
+    finally:  # Ctrl-C or a killed worker: no partial track stays behind
+        remove_partial(out, prefix)
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args):
-    """BSS Eval of estimate files against reference files."""
-    from .audio import read_audio
+    """BSS Eval of estimate files against reference files, one row per source."""
+    from .audio import display_name, read_audio
     from .metrics import evaluate_separation, format_table
 
     if len(args.references) != len(args.estimates):
@@ -244,8 +360,8 @@ def cmd_evaluate(args):
     def load(paths):
         signals, rates = [], set()
         for path in paths:
-            y, sr = read_audio(path)
-            signals.append(y if y.ndim == 1 else y.mean(axis=0))
+            audio, sr = read_audio(path)
+            signals.append(audio if audio.ndim == 1 else audio.mean(axis=0))
             rates.add(sr)
         return signals, rates
 
@@ -266,11 +382,36 @@ def cmd_evaluate(args):
         if sr not in ref_rates or mixture.size not in lengths:
             raise ValueError("the mixture's sample rate or length differs from the references'.")
     result = evaluate_separation(refs, ests, mixture, compute_permutation=args.permutation)
-    print(format_table({"estimates": result}))
+    rows = {}
+    for k, ref in enumerate(args.references):
+        label = display_name(ref)
+        if args.permutation:
+            label += f" ~ {display_name(args.estimates[result.perm[k]])}"
+        rows[label] = {
+            key: result[key][k] for key in ("sdr", "sir", "sar", "sdri") if key in result
+        }
+    rows["mean"] = result
+    print(format_table(rows))
     return 0
 
 
 # --------------------------------------------------------------------------- parser
+def _positive(kind):
+    """An argparse type: a number of ``kind`` above 0, with our message otherwise."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0 or not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def _add_model_options(parser):
     from .presets import PRESETS
 
@@ -283,11 +424,18 @@ def _add_model_options(parser):
         "(fastest) (default: separation)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--verbose", action="store_true", help="print training epochs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print training epochs")
+
+
+def _add_quiet(parser, what="progress or output listing"):
+    parser.add_argument("-q", "--quiet", action="store_true", help=f"print no {what}")
 
 
 def build_parser():
     """The argument parser of the ``skaesep`` command."""
+    from ._output import DEFAULT_TEMPLATE, TEMPLATE_KEYS
+    from .audio import OUTPUT_FORMATS
+
     parser = argparse.ArgumentParser(
         prog="skaesep",
         description="Music source separation with a stacked-RBM deep autoencoder.",
@@ -297,7 +445,7 @@ def build_parser():
 
     demo = sub.add_parser("demo", help="separate built-in synthetic instruments, no data needed")
     demo.add_argument(
-        "--out", default="skaesep-demo", help="output folder (default: skaesep-demo)"
+        "-o", "--out", default="skaesep-demo", help="output folder (default: skaesep-demo)"
     )
     demo.add_argument(
         "--instruments",
@@ -306,35 +454,80 @@ def build_parser():
         help="2-5 of drums flute guitar violin piano (default: drums flute piano)",
     )
     demo.add_argument(
-        "--duration", type=float, default=10.0, help="seconds per clip (default: 10)"
+        "--duration", type=_positive(float), default=10.0, help="seconds per clip (default: 10)"
     )
     demo.add_argument(
-        "--n-train", type=int, default=4, help="training clips per instrument (default: 4)"
+        "--n-train",
+        type=_positive(int),
+        default=4,
+        help="training clips per instrument (default: 4)",
     )
-    demo.add_argument("--sr", type=int, default=44100, help="sample rate (default: 44100)")
+    demo.add_argument(
+        "--sr", type=_positive(int), default=44100, help="sample rate (default: 44100)"
+    )
     demo.add_argument("--force", action="store_true", help="overwrite files in --out")
-    demo.add_argument("--quiet", action="store_true", help="print only the table")
+    _add_quiet(demo, "progress (only the table)")
     _add_model_options(demo)
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="fit a model on a folder of stems")
     train.add_argument("stems_dir", help="folder with one subfolder of recordings per instrument")
-    train.add_argument("--out", required=True, help="model file to write")
-    train.add_argument("--sr", type=int, default=44100, help="sample rate (default: 44100)")
+    train.add_argument("-o", "--out", required=True, help="model file to write")
     train.add_argument(
-        "--segment", type=float, default=10.0, help="seconds per training segment (default: 10)"
+        "--sr", type=_positive(int), default=44100, help="sample rate (default: 44100)"
+    )
+    train.add_argument(
+        "--segment",
+        type=_positive(float),
+        default=10.0,
+        help="seconds per training segment (default: 10)",
+    )
+    train.add_argument(
+        "--threads", type=_positive(int), help="BLAS threads (default: the model's, 1)"
     )
     train.add_argument("--force", action="store_true", help="overwrite --out")
-    train.add_argument("--quiet", action="store_true")
+    _add_quiet(train, "progress")
     _add_model_options(train)
     train.set_defaults(func=cmd_train)
 
     sep = sub.add_parser("separate", help="separate audio files with a trained model")
-    sep.add_argument("files", nargs="+", help="audio files (any length, rate and channel count)")
-    sep.add_argument("--model", required=True, help="model file from `skaesep train`")
-    sep.add_argument("--out", required=True, help="output folder: OUT/<track>/<source>.wav")
+    sep.add_argument(
+        "inputs",
+        nargs="+",
+        help="audio files (any length, rate and channel count) or folders (their audio "
+        "files, recursively)",
+    )
+    sep.add_argument("-n", "--model", required=True, help="model file from `skaesep train`")
+    sep.add_argument("-o", "--out", required=True, help="output folder")
+    sep.add_argument(
+        "--filename",
+        default=DEFAULT_TEMPLATE,
+        help="output path inside --out, from the keys "
+        + ", ".join(f"{{{k}}}" for k in TEMPLATE_KEYS)
+        + f" (default: {DEFAULT_TEMPLATE.replace('%', '%%')})",
+    )
+    sep.add_argument(
+        "--format",
+        choices=list(OUTPUT_FORMATS),
+        default="wav",
+        help="output format (default: wav)",
+    )
+    sep.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(16, 24, 32),
+        help="16, 24 or 32 (float) for wav, 16 or 24 for flac (default: 32 for wav, 24 for flac)",
+    )
+    sep.add_argument(
+        "-j", "--jobs", type=_positive(int), default=1, help="files separated in parallel"
+    )
+    sep.add_argument(
+        "--threads",
+        type=_positive(int),
+        help="BLAS threads per job (default: the cores divided by --jobs)",
+    )
     sep.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    sep.add_argument("--quiet", action="store_true")
+    _add_quiet(sep)
     sep.set_defaults(func=cmd_separate)
 
     ev = sub.add_parser("evaluate", help="BSS Eval of estimates against references")
@@ -358,6 +551,9 @@ def main(argv=None):
     except (ValueError, OSError) as exc:
         print(f"skaesep {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"skaesep {args.command}: interrupted; no partial output left.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

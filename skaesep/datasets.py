@@ -22,9 +22,12 @@ duration and any sample rate of at least 2000 Hz.
 import numbers
 from pathlib import Path
 
+import librosa
 import numpy as np
 from scipy import signal
 from sklearn.utils import Bunch, check_random_state
+
+from .audio import audio_files, read_audio
 
 __all__ = [
     "INSTRUMENTS",
@@ -55,33 +58,6 @@ _REST_PROBABILITY = 0.15  # chance of a short rest after a note
 _REST_LENGTHS = (0.05, 0.3)
 _PEAK = 0.5  # peak amplitude of every synthetic stem
 _MIN_SR = 2000
-
-_AUDIO_EXTENSIONS = frozenset(
-    {
-        ".wav",
-        ".wave",
-        ".flac",
-        ".ogg",
-        ".oga",
-        ".opus",
-        ".mp3",
-        ".aif",
-        ".aiff",
-        ".aifc",
-        ".au",
-        ".snd",
-        ".caf",
-        ".w64",
-        ".rf64",
-        ".sph",
-        ".nist",
-        ".voc",
-        ".sd2",
-        ".xi",
-        ".wve",
-        ".htk",
-    }
-)
 
 
 # ---------------------------------------------------------------------------
@@ -678,31 +654,12 @@ def make_instrument_dataset(
 # ---------------------------------------------------------------------------
 
 
-def _audio_files(folder):
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in _AUDIO_EXTENSIONS
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
-def _read_audio(path, sr, mono):
-    """Read ``path`` as float32 ``(n_samples,)`` or ``(n_channels, n_samples)``."""
-    import soundfile as sf
-
-    try:
-        audio, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several error types
-        raise ValueError(f"Could not read audio file {str(path)!r}: {exc}") from exc
-    audio = audio.T  # (n_channels, n_samples)
-    if mono:
-        audio = audio.mean(axis=0)
-    if sr is not None and file_sr != sr and audio.shape[-1] > 0:
-        import librosa
-
-        audio = librosa.resample(audio, orig_sr=file_sr, target_sr=sr, axis=-1)
+def _read_clip(path, sr, mono):
+    """``path`` as float32 ``(n_samples,)`` or ``(n_channels, n_samples)`` at ``sr``."""
+    audio, file_sr = read_audio(path)
+    audio = librosa.to_mono(audio) if mono else np.atleast_2d(audio)
+    if sr is not None and file_sr != sr:
+        audio = librosa.resample(audio, orig_sr=file_sr, target_sr=sr)
     return np.ascontiguousarray(audio, dtype=np.float32), file_sr
 
 
@@ -762,8 +719,9 @@ def load_stems(directory, *, sr=44100, duration=None, mono=True, join_notes=Fals
     ------
     ValueError
         If ``directory`` does not exist or is not a folder, holds no audio in
-        instrument subfolders, a file cannot be read (the message names it),
-        or with ``sr=None`` the files have different sample rates.
+        instrument subfolders, a file cannot be read or fails
+        :func:`skaesep.audio.check_audio` (empty, NaN or huge samples; the
+        message names the file), or with ``sr=None`` the files have different sample rates.
 
     Examples
     --------
@@ -790,11 +748,11 @@ def load_stems(directory, *, sr=44100, duration=None, mono=True, join_notes=Fals
 
     groups = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = _audio_files(sub)
+        files = audio_files(sub)
         if files:
             groups.append((sub.name, files))
     if not groups:
-        loose = [p.name for p in _audio_files(root) if p.parent == root]
+        loose = [p.name for p in audio_files(root) if p.parent == root]
         hint = (
             f" Found audio directly in it ({', '.join(loose[:3])}...); move each "
             "instrument's files into a subfolder named after the instrument."
@@ -810,7 +768,7 @@ def load_stems(directory, *, sr=44100, duration=None, mono=True, join_notes=Fals
     for name, files in groups:
         loaded = []
         for path in files:
-            audio, file_sr = _read_audio(path, sr, mono)
+            audio, file_sr = _read_clip(path, sr, mono)
             rates.add(file_sr)
             loaded.append(audio)
         if join_notes:

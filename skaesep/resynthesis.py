@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from ._separation_engine import separate_recording, source_energies
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from ._timbre import timbre_clusters, timbre_features
+from .audio import check_audio
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
@@ -61,6 +62,8 @@ def make_separation_pipeline(
     >>> pipe.get_params()["autoencoder__input_size"], pipe.get_params()["clusterer__n_units"]
     (533, 16)
     """
+    if len(layer_sizes) == 0:
+        raise ValueError("layer_sizes must hold at least one layer size, got ().")
     spectrogram = SpectrogramTransformer(sr, bandwidth, n_frames=n_frames)
     n_bins = window_length(sr, bandwidth) // 2 + 1
     return Pipeline(
@@ -406,7 +409,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 "this model has no presence detector: fit it with labels (or blind, "
                 'blind_method="timbre") to use sources="auto".'
             )
-        audio = self._check_audio(audio)
+        audio = check_audio(audio)
         mono = audio if audio.ndim == 1 else audio.mean(axis=0)
         z = (self._presence_features(mono) - self.presence_mean_) / self.presence_scale_
         proba = expit(self.presence_coef_ @ z + self.presence_intercept_)
@@ -480,19 +483,6 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return np.stack([self.separate(clip).reshape(-1) for clip in X])
 
-    def _check_audio(self, audio):
-        audio = np.asarray(audio)
-        if audio.dtype not in (np.float32, np.float64):
-            audio = audio.astype(np.float64)
-        if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
-            raise ValueError(
-                "separate expects audio of shape (n_samples,) or (n_channels, n_samples) "
-                f"with n_samples > 0, got {audio.shape}."
-            )
-        if not np.isfinite(audio).all():
-            raise ValueError("separate got audio with NaN or infinite samples.")
-        return audio
-
     def separate(self, audio, sources=None, *, n_sources=None, return_names=False):
         """Separate a recording of any length.
 
@@ -521,9 +511,15 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ``source_2``, ...
         names : ndarray of shape (n_sources,)
             With ``return_names``.
+
+        Raises
+        ------
+        ValueError
+            If ``audio`` fails :func:`skaesep.audio.check_audio` (e.g. a
+            time-first array), or ``sources`` names no source of ``classes_``.
         """
         check_is_fitted(self)
-        audio = self._check_audio(audio)
+        audio = check_audio(audio)
         keep, names = self._select_sources(audio, sources, n_sources)
         if audio.ndim == 1:
             out = self._separate_one(audio, keep)

@@ -1,5 +1,6 @@
 """Separate an array or an audio file with a fitted model, at any sample rate."""
 
+from numbers import Integral
 from pathlib import Path
 
 import librosa
@@ -7,7 +8,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from .audio import read_audio
+from .audio import check_audio, read_audio
 from .persistence import load_model
 
 
@@ -30,6 +31,13 @@ def separate(audio, model, *, sr=None):
         ``sources`` of shape (n_sources, n_samples) or
         (n_sources, n_channels, n_samples) at the input's rate, ``names``
         (the model's ``classes_``) and ``sr``.
+
+    Raises
+    ------
+    ValueError
+        If ``audio`` fails :func:`skaesep.audio.check_audio` (e.g. a
+        time-first ``(n_samples, n_channels)`` array, NaN or huge samples),
+        or ``sr`` is not a positive integer.
 
     Notes
     -----
@@ -57,25 +65,17 @@ def separate(audio, model, *, sr=None):
     check_is_fitted(model)
     model_sr = model.pipeline_[0].sr
     if isinstance(audio, (str, Path)):
-        y, sr = read_audio(audio)
+        audio, sr = read_audio(audio)
     else:
-        y = np.asarray(audio)
-        sr = model_sr if sr is None else int(sr)
-        if y.dtype not in (np.float32, np.float64):
-            y = y.astype(np.float32)
-        if y.ndim not in (1, 2) or y.shape[-1] == 0:
-            raise ValueError(
-                "audio must have shape (n_samples,) or (n_channels, n_samples) with "
-                f"n_samples > 0, got {y.shape}."
-            )
-        if not np.isfinite(y).all():
-            raise ValueError("audio holds NaN or infinite samples.")
-    n_samples = y.shape[-1]
-    x = y if sr == model_sr else librosa.resample(y, orig_sr=sr, target_sr=model_sr)
-    if x.ndim == 1:
-        sources = model.separate(x)
-    else:
-        sources = np.stack([model.separate(channel) for channel in x], axis=1)
+        audio = check_audio(audio)
+        if sr is None:
+            sr = model_sr
+        elif not isinstance(sr, Integral) or isinstance(sr, bool) or sr < 1:
+            raise ValueError(f"sr must be a positive integer number of Hz, got {sr!r}.")
+        sr = int(sr)
+    n_samples = audio.shape[-1]
+    x = audio if sr == model_sr else librosa.resample(audio, orig_sr=sr, target_sr=model_sr)
+    sources = model.separate(x)
     if sr != model_sr:
         sources = librosa.resample(sources, orig_sr=model_sr, target_sr=sr)
         sources = librosa.util.fix_length(sources, size=n_samples)

@@ -54,8 +54,8 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     bandwidth : float, default=75.0
         Bandwidth ``b`` in Hz that sets the window length.
     hop_length : int, default=None
-        Samples between successive frames. ``None`` uses a quarter of the
-        window length.
+        Samples between successive frames, fewer than the window length.
+        ``None`` uses a quarter of the window length.
     n_frames : int, default=15
         STFT frames in one chunk, i.e. in one network input.
     compression : {"log", "linear"}, default="log"
@@ -155,6 +155,14 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                 f"{self.win_length_} sample(s); lower the bandwidth."
             )
         self.hop_length_ = self.hop_length or max(1, self.win_length_ // 4)
+        if self.hop_length_ >= self.win_length_:
+            raise ValueError(
+                f"hop_length={self.hop_length} is not below the window length "
+                f"({self.win_length_} samples at sr={self.sr}, bandwidth={self.bandwidth}): "
+                "frames that do not overlap cannot be inverted and the separated sources "
+                "would not sum to the mixture; use a hop below it "
+                f"(the default is {self.win_length_ // 4})."
+            )
         self.n_bins_ = self.win_length_ // 2 + 1
         self.chunk_size_ = self.n_frames * self.n_bins_
         magnitude = np.abs(self.stft(X))

@@ -10,7 +10,7 @@ from skaesep.datasets import make_instrument_stem
 from skaesep.persistence import load_model, save_model
 
 SR = 8000
-FAST = ["--sr", str(SR), "--quiet"]
+FAST = ["--sr", str(SR), "--quiet", "--preset", "demo"]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,18 @@ def stems_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_path(stems_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.skaesep"
-    assert main(["train", str(stems_dir), "--out", str(path), "--segment", "2", *FAST]) == 0
+    assert main(["train", str(stems_dir), "-o", str(path), "--segment", "2", *FAST]) == 0
     return path
+
+
+def test_train_with_the_default_preset(stems_dir, tmp_path):
+    """The one test of the default ('separation') preset: it trains the slowest."""
+    path = tmp_path / "default.skaesep"
+    args = ["train", str(stems_dir), "-o", str(path), "--segment", "2", "--sr", str(SR), "-q"]
+    assert main(args) == 0
+    model = load_model(path)
+    assert list(model.classes_) == ["drums", "flute"]
+    assert model.discriminative_loss == "mask" and len(model.discriminative_loss_curve_) == 10
 
 
 def test_demo_writes_audio_figures_and_prints_table(tmp_path, capsys):
@@ -128,8 +138,14 @@ def test_evaluate_prints_table_and_rejects_mismatched_rates(tmp_path, capsys):
         "--permutation",
     ]
     assert main(args) == 0
-    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("estimates")][0]
-    assert float(line.split()[1]) > 30  # SDR of near-perfect estimates, once permuted
+    rows = capsys.readouterr().out.splitlines()[2:]  # after the header and the rule
+    assert len(rows) == 3  # one row per source, then the mean
+    for k in range(2):  # each reference matched to its own estimate
+        assert rows[k].startswith(f"{tmp_path / f'ref{k}.wav'} ~ {tmp_path / f'est{k}.wav'}")
+    assert rows[2].startswith("mean")
+    sdr = [float(row.split()[-4]) for row in rows]  # columns SDR SIR SAR SDRi
+    assert min(sdr) > 20  # near-perfect estimates (1 % leakage), once permuted
+    assert sdr[2] == pytest.approx((sdr[0] + sdr[1]) / 2, abs=0.01)
     sf.write(tmp_path / "est0.wav", refs[0][::2], SR // 2)
     assert main(args) == 2
     assert "mismatched sample rates" in capsys.readouterr().err

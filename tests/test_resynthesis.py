@@ -42,12 +42,13 @@ def test_identified_separation_puts_each_instrument_in_its_source(separator):
 
 def test_sources_sum_to_mixture_for_channels_and_mask_powers(separator):
     mix = _stems(seed=2).sum(axis=0)
+    stereo = np.stack([mix, mix[::-1]])
     for power in (1.0, 2.0):
         sep = separator.set_params(mask_power=power)
-        est = sep.separate(np.stack([mix, mix[::-1]]))  # (n_channels, n_samples)
-        assert est.shape == (2, 2, mix.size)  # (n_sources, n_channels, n_samples)
-        np.testing.assert_allclose(est.sum(axis=0)[0], mix, atol=1e-5)
-        np.testing.assert_allclose(est.sum(axis=0)[1], mix[::-1], atol=1e-5)
+        est = sep.separate(stereo)  # (n_channels, n_samples) -> (n_sources, n_channels, ...)
+        assert est.shape == (2, 2, mix.size)
+        np.testing.assert_allclose(est.sum(axis=0), stereo, atol=1e-5)
+        np.testing.assert_allclose(est[:, 0], sep.separate(mix), atol=1e-6)
     separator.set_params(mask_power=1.0)
 
 
@@ -72,6 +73,8 @@ def test_bad_input_is_rejected(separator):
         separator.separate(np.zeros(0))
     with pytest.raises(ValueError, match="shape"):
         separator.separate(np.zeros((2, 2, 10)))
+    with pytest.raises(ValueError, match=r"time must be the last axis.*audio\.T"):
+        separator.separate(np.zeros((3000, 2)))  # time-first, as soundfile.read gives
     with pytest.raises(ValueError, match="3-step Pipeline"):
         MaskResynthesizer(Pipeline([("s", SpectrogramTransformer())])).fit(_stems())
 

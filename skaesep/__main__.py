@@ -1,0 +1,7 @@
+"""``python -m skaesep``: the ``skaesep`` command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
