@@ -1,4 +1,4 @@
-"""The ``skaesep`` command line: demo, train, separate, evaluate."""
+"""The ``skaesep`` command line: demo, train, separate, evaluate, models, info."""
 
 import argparse
 import sys
@@ -230,6 +230,57 @@ def cmd_separate(args):
     return 1 if failures else 0
 
 
+# --------------------------------------------------------------------- models, info
+def _megabytes(n_bytes):
+    return f"{n_bytes / 2**20:.1f} MB"
+
+
+def cmd_models(args):
+    """List the built-in models."""
+    from .persistence import list_models, model_info
+
+    names = list_models()
+    if not names:
+        print("no built-in model is installed (see scripts/train_default_model.py)")
+        return 1
+    for name in names:
+        info = model_info(name)
+        print(
+            f"{name}: {', '.join(info['instruments'])}; {info['sample_rate']} Hz; "
+            f"{info['mode']}; skaesep {info['skaesep_version']}; {_megabytes(info['file_size'])}"
+        )
+        if info["description"]:
+            print(f"    {info['description']}")
+    return 0
+
+
+def cmd_info(args):
+    """Describe a model file or a built-in model."""
+    from .persistence import model_info
+
+    info = model_info(args.model)
+    stft = info["stft"]
+    rows = {
+        "model": info["path"],
+        "file size": f"{_megabytes(info['file_size'])} ({info['file_size']} bytes)",
+        "description": info["description"] or "-",
+        "instruments": ", ".join(info["instruments"]),
+        "mode": info["mode"],
+        "sample rate": f"{info['sample_rate']} Hz",
+        "STFT": (
+            f"{stft['window']} window of {stft['win_length']} samples (bandwidth "
+            f"{stft['bandwidth']:g} Hz), hop {stft['hop_length']}, {stft['n_bins']} bins, "
+            f"{stft['n_frames']} frame(s) per input, {stft['compression']} scaling over "
+            f"{stft['dynamic_range']:g} dB"
+        ),
+        "layer sizes": "-".join(map(str, info["layer_sizes"])) + " (input to code layer)",
+        "written by": f"skaesep {info['skaesep_version']} (model format {info['format_version']})",
+    }
+    for key, value in rows.items():
+        print(f"{key:<12} {value}")
+    return 0
+
+
 # ------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args):
     """BSS Eval of estimate files against reference files."""
@@ -331,7 +382,12 @@ def build_parser():
 
     sep = sub.add_parser("separate", help="separate audio files with a trained model")
     sep.add_argument("files", nargs="+", help="audio files (any length, rate and channel count)")
-    sep.add_argument("--model", required=True, help="model file from `skaesep train`")
+    sep.add_argument(
+        "--model",
+        default="default",
+        help="model file from `skaesep train`, or a built-in model's name "
+        "(`skaesep models`; default: the built-in 'default')",
+    )
     sep.add_argument("--out", required=True, help="output folder: OUT/<track>/<source>.wav")
     sep.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sep.add_argument("--quiet", action="store_true")
@@ -347,6 +403,13 @@ def build_parser():
         help="match estimates to references by the best permutation (blind)",
     )
     ev.set_defaults(func=cmd_evaluate)
+
+    models = sub.add_parser("models", help="list the built-in models")
+    models.set_defaults(func=cmd_models)
+
+    info = sub.add_parser("info", help="describe a model: instruments, rate, STFT, layers")
+    info.add_argument("model", help="model file, or a built-in model's name")
+    info.set_defaults(func=cmd_info)
     return parser
 
 
