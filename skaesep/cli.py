@@ -67,6 +67,7 @@ def cmd_demo(args):
     from .audio import write_audio
     from .datasets import make_instrument_dataset, make_instrument_stem
     from .metrics import evaluate_separation, format_table, ideal_ratio_mask
+    from .persistence import save_model
     from .plotting import plot_code_activations, plot_reconstruction, plot_spectrogram
 
     progress = _Progress(args.quiet)
@@ -104,11 +105,18 @@ def cmd_demo(args):
     progress("separating the held-out mixture")
     estimates = model.separate(mixture)
 
-    progress(f"writing audio and figures to {out}/")
+    progress(f"writing audio, the true stems, the model and figures to {out}/")
     out.mkdir(parents=True, exist_ok=True)
     write_audio(out / "mixture.wav", mixture, sr, force=True)
     for name, source in zip(model.classes_, estimates):
         write_audio(out / f"{name}.wav", source, sr, force=True)
+    for name, reference in zip(instruments, references):
+        write_audio(out / "references" / f"{name}.wav", reference, sr, force=True)
+    save_model(
+        model,
+        out / "model.skaesep",
+        description=f"skaesep demo: '{args.preset}' preset on synthetic {', '.join(instruments)}",
+    )
     _demo_figures(
         out,
         model,
@@ -139,7 +147,28 @@ def cmd_demo(args):
     print(f"BSS Eval on a held-out mixture of {', '.join(instruments)} (dB, mean over sources)")
     print(format_table(rows))
     progress("done")
+    if not args.quiet:
+        _demo_next_steps(out, instruments)
     return 0
+
+
+def _demo_next_steps(out, instruments):
+    separated = out / "separated"
+    print()
+    print("Next: separate a recording with the saved model (your own, or this mixture),")
+    print("and score the result against the true stems:")
+    print(
+        f"  skaesep separate {out / 'mixture.wav'} --model {out / 'model.skaesep'} "
+        f"--out {separated}"
+    )
+    print(
+        "  skaesep evaluate --mixture "
+        + str(out / "mixture.wav")
+        + " --references "
+        + " ".join(str(out / "references" / f"{name}.wav") for name in instruments)
+        + " --estimates "
+        + " ".join(str(separated / "mixture" / f"{name}.wav") for name in instruments)
+    )
 
 
 def _demo_figures(
