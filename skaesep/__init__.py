@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
-from .persistence import load_model, save_model
+from .persistence import list_models, load_model, model_info, save_model
 from .resynthesis import MaskResynthesizer, make_separation_pipeline
 from .separation import separate
 from .spectrogram import SpectrogramTransformer
@@ -22,8 +22,10 @@ __all__ = [
     "MaskResynthesizer",
     "SpectrogramTransformer",
     "StackedRBMAutoencoder",
+    "list_models",
     "load_model",
     "make_separation_pipeline",
+    "model_info",
     "save_model",
     "separate",
 ]

@@ -1,4 +1,4 @@
-"""The ``skaesep`` command line: demo, train, separate, evaluate."""
+"""The ``skaesep`` command line: demo, train, separate, evaluate, models, info."""
 
 import argparse
 import os
@@ -45,6 +45,7 @@ def cmd_demo(args):
     from .audio import write_audio
     from .datasets import make_instrument_dataset, make_instrument_stem
     from .metrics import evaluate_separation, format_table, ideal_ratio_mask
+    from .persistence import save_model
     from .plotting import plot_code_activations, plot_reconstruction, plot_spectrogram
 
     progress = Stages(args.quiet)
@@ -82,11 +83,18 @@ def cmd_demo(args):
     progress("separating the held-out mixture")
     estimates = model.separate(mixture)
 
-    progress(f"writing audio and figures to {out}/")
+    progress(f"writing audio, the true stems, the model and figures to {out}/")
     out.mkdir(parents=True, exist_ok=True)
     write_audio(out / "mixture.wav", mixture, sr, force=True)
     for name, source in zip(model.classes_, estimates):
         write_audio(out / f"{name}.wav", source, sr, force=True)
+    for name, reference in zip(instruments, references):
+        write_audio(out / "references" / f"{name}.wav", reference, sr, force=True)
+    save_model(
+        model,
+        out / "model.skaesep",
+        description=f"skaesep demo: '{args.preset}' preset on synthetic {', '.join(instruments)}",
+    )
     _demo_figures(
         out,
         model,
@@ -117,7 +125,28 @@ def cmd_demo(args):
     print(f"BSS Eval on a held-out mixture of {', '.join(instruments)} (dB, mean over sources)")
     print(format_table(rows))
     progress("done")
+    if not args.quiet:
+        _demo_next_steps(out, instruments)
     return 0
+
+
+def _demo_next_steps(out, instruments):
+    separated = out / "separated"
+    print()
+    print("Next: separate a recording with the saved model (your own, or this mixture),")
+    print("and score the result against the true stems:")
+    print(
+        f"  skaesep separate {out / 'mixture.wav'} --model {out / 'model.skaesep'} "
+        f"--out {separated}"
+    )
+    print(
+        "  skaesep evaluate --mixture "
+        + str(out / "mixture.wav")
+        + " --references "
+        + " ".join(str(out / "references" / f"{name}.wav") for name in instruments)
+        + " --estimates "
+        + " ".join(str(separated / "mixture" / f"{name}.wav") for name in instruments)
+    )
 
 
 def _demo_figures(
@@ -346,6 +375,57 @@ def cmd_separate(args):
     return 1 if failed else 0
 
 
+# --------------------------------------------------------------------- models, info
+def _megabytes(n_bytes):
+    return f"{n_bytes / 2**20:.1f} MB"
+
+
+def cmd_models(args):
+    """List the built-in models."""
+    from .persistence import list_models, model_info
+
+    names = list_models()
+    if not names:
+        print("no built-in model is installed (see scripts/train_default_model.py)")
+        return 1
+    for name in names:
+        info = model_info(name)
+        print(
+            f"{name}: {', '.join(info['instruments'])}; {info['sample_rate']} Hz; "
+            f"{info['mode']}; skaesep {info['skaesep_version']}; {_megabytes(info['file_size'])}"
+        )
+        if info["description"]:
+            print(f"    {info['description']}")
+    return 0
+
+
+def cmd_info(args):
+    """Describe a model file or a built-in model."""
+    from .persistence import model_info
+
+    info = model_info(args.model)
+    stft = info["stft"]
+    rows = {
+        "model": info["path"],
+        "file size": f"{_megabytes(info['file_size'])} ({info['file_size']} bytes)",
+        "description": info["description"] or "-",
+        "instruments": ", ".join(info["instruments"]),
+        "mode": info["mode"],
+        "sample rate": f"{info['sample_rate']} Hz",
+        "STFT": (
+            f"{stft['window']} window of {stft['win_length']} samples (bandwidth "
+            f"{stft['bandwidth']:g} Hz), hop {stft['hop_length']}, {stft['n_bins']} bins, "
+            f"{stft['n_frames']} frame(s) per input, {stft['compression']} scaling over "
+            f"{stft['dynamic_range']:g} dB"
+        ),
+        "layer sizes": "-".join(map(str, info["layer_sizes"])) + " (input to code layer)",
+        "written by": f"skaesep {info['skaesep_version']} (model format {info['format_version']})",
+    }
+    for key, value in rows.items():
+        print(f"{key:<12} {value}")
+    return 0
+
+
 # ------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args):
     """BSS Eval of estimate files against reference files, one row per source."""
@@ -497,7 +577,13 @@ def build_parser():
         help="audio files (any length, rate and channel count) or folders (their audio "
         "files, recursively)",
     )
-    sep.add_argument("-n", "--model", required=True, help="model file from `skaesep train`")
+    sep.add_argument(
+        "-n",
+        "--model",
+        default="default",
+        help="model file from `skaesep train`, or a built-in model's name "
+        "(`skaesep models`; default: the built-in 'default')",
+    )
     sep.add_argument("-o", "--out", required=True, help="output folder")
     sep.add_argument(
         "--filename",
@@ -540,6 +626,13 @@ def build_parser():
         help="match estimates to references by the best permutation (blind)",
     )
     ev.set_defaults(func=cmd_evaluate)
+
+    models = sub.add_parser("models", help="list the built-in models")
+    models.set_defaults(func=cmd_models)
+
+    info = sub.add_parser("info", help="describe a model: instruments, rate, STFT, layers")
+    info.add_argument("model", help="model file, or a built-in model's name")
+    info.set_defaults(func=cmd_info)
     return parser
 
 

@@ -1,5 +1,7 @@
 """Each subcommand of the ``skaesep`` console script, on short audio."""
 
+import shlex
+
 import joblib
 import numpy as np
 import pytest
@@ -40,20 +42,33 @@ def test_train_with_the_default_preset(stems_dir, tmp_path):
     assert model.discriminative_loss == "mask" and len(model.discriminative_loss_curve_) == 10
 
 
-def test_demo_writes_audio_figures_and_prints_table(tmp_path, capsys):
+def test_demo_writes_audio_figures_model_and_prints_table(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(
-        ["demo", "--out", str(out), "--duration", "2", "--instruments", "flute", "drums", *FAST]
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--duration",
+            "2",
+            "--instruments",
+            "flute",
+            "drums",
+            "--sr",
+            str(SR),
+        ]
     )
     assert code == 0
-    table = capsys.readouterr().out
+    printed = capsys.readouterr().out
     for method in ("skaesep (identified)", "mixture", "oracle ratio mask"):
-        assert method in table
+        assert method in printed
     names = {p.name for p in out.iterdir()}
     assert {
         "mixture.wav",
         "drums.wav",
         "flute.wav",
+        "model.skaesep",
+        "references",
         "fig4_spectrogram.png",
         "fig5_reconstruction.png",
         "fig6_code_activations.png",
@@ -62,6 +77,18 @@ def test_demo_writes_audio_figures_and_prints_table(tmp_path, capsys):
     sources = [sf.read(out / f"{n}.wav")[0] for n in ("drums", "flute")]
     assert sr == SR and mixture.size == 2 * SR
     np.testing.assert_allclose(sum(sources), mixture, atol=1e-4)
+    references = [sf.read(out / "references" / f"{n}.wav")[0] for n in ("drums", "flute")]
+    np.testing.assert_allclose(sum(references), mixture, atol=1e-4)
+    assert list(load_model(out / "model.skaesep").classes_) == ["drums", "flute"]
+    # The follow-up commands it prints run as printed.
+    follow_ups = [
+        shlex.split(line)[1:] for line in printed.splitlines() if line.startswith("  skaesep ")
+    ]
+    assert [cmd[0] for cmd in follow_ups] == ["separate", "evaluate"]
+    assert main(follow_ups[0] + ["--quiet"]) == 0
+    assert main(follow_ups[1]) == 0
+    row = [s for s in capsys.readouterr().out.splitlines() if s.startswith("estimates")][0]
+    assert float(row.split()[-1]) > 3  # the SDR improvement of the saved model's estimates
     # A second run does not overwrite without --force.
     assert main(["demo", "--out", str(out), "--duration", "2", *FAST]) == 2
     assert "--force" in capsys.readouterr().err
@@ -170,3 +197,35 @@ def test_train_errors_on_missing_folder(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope"), "--out", str(tmp_path / "m"), *FAST]) == 2
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_models_lists_the_builtin_default(capsys):
+    assert main(["models"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("default: ") and "44100 Hz" in line and "identified" in line
+    for name in load_model("default").classes_:
+        assert name in line
+
+
+def test_info_describes_a_model_file(model_path, capsys):
+    assert main(["info", str(model_path)]) == 0
+    rows = dict(
+        line.split(None, 1)
+        for line in capsys.readouterr().out.splitlines()
+        if not line.startswith(("file size", "sample rate", "layer sizes", "written by"))
+    )
+    assert rows["instruments"] == "drums, flute"
+    assert rows["mode"] == "identified"
+    assert main(["info", str(model_path.parent / "missing.skaesep")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_separate_without_model_uses_the_builtin_default(tmp_path):
+    mono = make_instrument_stem("flute", duration=1.0, sr=SR, random_state=5)
+    sf.write(tmp_path / "tune.wav", mono, SR)
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "tune.wav"), "--out", str(out), "--quiet"]) == 0
+    written = sorted(p.stem for p in (out / "tune").iterdir())
+    assert written == sorted(load_model("default").classes_)
+    total = sum(sf.read(out / "tune" / f"{name}.wav")[0] for name in written)
+    np.testing.assert_allclose(total, mono, atol=1e-3)  # resampled to 44.1 kHz and back
