@@ -270,7 +270,7 @@ def _separate_track(file, job):
     from .audio import display_name
     from .separation import separate
 
-    existing = [p for p in job["paths"] if (job["out"] / p).exists()]
+    existing = [p for p in job["paths"].values() if (job["out"] / p).exists()]
     if existing and not job["force"]:
         raise FileExistsError(
             f"{display_name(job['out'] / existing[0])} already exists (separated before?); "
@@ -279,12 +279,15 @@ def _separate_track(file, job):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with threadpool_limits(limits=job["threads"]):
-            result = separate(file, job["model"])
+            result = separate(
+                file, job["model"], sources=job["sources"], n_sources=job["n_sources"]
+            )
     sources = result.sources
+    written = [job["paths"][name] for name in result.names]
     n_channels = 1 if sources.ndim == 2 else sources.shape[1]
     with TrackWriter(
         job["out"],
-        job["paths"],
+        written,
         job["folder"],
         result.sr,
         n_channels,
@@ -294,29 +297,59 @@ def _separate_track(file, job):
     ) as writer:
         writer.write(sources)
     notes = [str(w.message) for w in caught]
+    if result.detected is not None:
+        notes.append(_presence_note(job["model"].classes_, result.detected))
     if writer.n_clipped:
         notes.append(f"{writer.n_clipped} sample(s) clipped into [-1, 1] for {job['format']}")
-    return notes
+    return written, notes
+
+
+def _presence_note(classes, detected):
+    """Which sources the presence detector found and with what probability."""
+    found = set(detected.present)
+    parts = [f"{name} {p:.2f}" for name, p in zip(classes, detected.probabilities)]
+    missing = [n for n in classes if n not in found]
+    note = "found " + ", ".join(str(n) for n in detected.present)
+    if missing:
+        note += " (not found: " + ", ".join(map(str, missing)) + ")"
+    return note + "; presence probabilities: " + ", ".join(parts)
 
 
 def _run_separation(k, file, job):
     """:func:`_separate_track` with its errors as a result (job ``k`` of the batch)."""
     try:
-        return k, _separate_track(file, job), None
+        return (k, *_separate_track(file, job), None)
     except (ValueError, OSError) as exc:
-        return k, [], str(exc)
+        return k, [], [], str(exc)
 
 
-def _listing(name, job, notes):
+def _listing(name, job, written, notes):
     """One line of the output listing: where a track went, and what to know about it."""
     from .audio import display_name
 
     out = job["out"]
     if job["folder"] is not None:
-        where = f"{len(job['paths'])} source(s) in {display_name(out / job['folder'])}/"
+        where = f"{len(written)} source(s) in {display_name(out / job['folder'])}/"
     else:
-        where = ", ".join(display_name(out / p) for p in job["paths"])
+        where = ", ".join(display_name(out / p) for p in written)
     return "; ".join([f"{name}: {where}", *notes])
+
+
+def _chosen_sources(args, model):
+    """``sources`` for :func:`skaesep.separate` from --instruments / --all-sources."""
+    if args.instruments:
+        unknown = [n for n in args.instruments if n not in list(model.classes_)]
+        if unknown:
+            raise ValueError(
+                f"--instruments {' '.join(unknown)}: not in the model, whose sources are "
+                f"{', '.join(map(str, model.classes_))}."
+            )
+        if model.blind_:
+            raise ValueError("--instruments needs an identified model; give --n-sources.")
+        return list(args.instruments)
+    if args.all_sources or args.n_sources is not None:
+        return None
+    return "auto"
 
 
 def cmd_separate(args):
@@ -334,6 +367,7 @@ def cmd_separate(args):
         raise ValueError(f"-o {display_name(out)} is a file; give the output folder.")
     files, failed = _inputs(args.inputs, out)
     model = load_model(args.model)
+    sources = _chosen_sources(args, model)
     names = track_names(files)
     plan = {name: template.paths(name, model.classes_, args.format) for name in names}
     check_unique(plan, args.filename)
@@ -342,7 +376,9 @@ def cmd_separate(args):
     jobs = [
         dict(
             out=out,
-            paths=plan[name],
+            paths=dict(zip(model.classes_, plan[name])),
+            sources=sources,
+            n_sources=args.n_sources,
             folder=template.folder(name),
             model=model,
             format=args.format,
@@ -362,14 +398,14 @@ def cmd_separate(args):
                 joblib.delayed(_run_separation)(k, file, job)
                 for k, (file, job) in enumerate(zip(files, jobs))
             )
-            for k, notes, error in results:
+            for k, written, notes, error in results:
                 b.update(seconds[k])
                 name = display_name(files[k])
                 if error:
                     failed.append((files[k], error))
                     b.write(f"skaesep separate: {name}: {error}", file=sys.stderr)
                 elif not args.quiet:
-                    b.write(_listing(name, jobs[k], notes), file=sys.stdout)
+                    b.write(_listing(name, jobs[k], written, notes), file=sys.stdout)
     finally:  # Ctrl-C or a killed worker: no partial track stays behind
         remove_partial(out, prefix)
     return 1 if failed else 0
@@ -603,6 +639,22 @@ def build_parser():
         type=int,
         choices=(16, 24, 32),
         help="16, 24 or 32 (float) for wav, 16 or 24 for flac (default: 32 for wav, 24 for flac)",
+    )
+    which = sep.add_mutually_exclusive_group()
+    which.add_argument(
+        "--instruments",
+        nargs="+",
+        metavar="NAME",
+        help="the instruments known to play (default: the ones the model detects)",
+    )
+    which.add_argument(
+        "--n-sources",
+        type=_positive(int),
+        metavar="K",
+        help="write the K sources with the most energy (e.g. for a blind model)",
+    )
+    which.add_argument(
+        "--all-sources", action="store_true", help="write every source of the model"
     )
     sep.add_argument(
         "-j", "--jobs", type=_positive(int), default=1, help="files separated in parallel"

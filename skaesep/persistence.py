@@ -186,7 +186,7 @@ def save_model(model, path, *, description=None):
 def _summary(model):
     spectrogram, autoencoder, _ = (step for _, step in model.pipeline_.steps)
     classes = model.classes_
-    blind = classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes)))
+    blind = bool(model.blind_)
     return {
         "sample_rate": int(spectrogram.sr),
         "instruments": [str(c) for c in classes],

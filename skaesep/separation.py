@@ -12,7 +12,7 @@ from .audio import check_audio, read_audio
 from .persistence import load_model
 
 
-def separate(audio, model, *, sr=None):
+def separate(audio, model, *, sr=None, sources="auto", n_sources=None):
     """Separate a recording into its instruments with a fitted model.
 
     Parameters
@@ -24,13 +24,23 @@ def separate(audio, model, *, sr=None):
     sr : int, default=None
         Sample rate of an array ``audio``; ``None`` means the model's rate.
         Ignored for files, which carry their own.
+    sources : "auto", list of str or None, default="auto"
+        ``"auto"``: only the sources the model detects in the recording
+        (:meth:`MaskResynthesizer.detect_sources`; every source for a model
+        without a presence detector). A list: the instruments known to play.
+        ``None``: every source of the model.
+    n_sources : int, default=None
+        Keep the ``n_sources`` sources with the largest energy instead (e.g.
+        for a blind model, how many instruments play).
 
     Returns
     -------
     result : :class:`~sklearn.utils.Bunch`
         ``sources`` of shape (n_sources, n_samples) or
         (n_sources, n_channels, n_samples) at the input's rate, ``names``
-        (the model's ``classes_``) and ``sr``.
+        (of the returned sources), ``sr``, and ``detected`` (the result of
+        :meth:`MaskResynthesizer.detect_sources` in ``"auto"`` mode, else
+        ``None``).
 
     Raises
     ------
@@ -56,7 +66,7 @@ def separate(audio, model, *, sr=None):
     >>> pipe = make_separation_pipeline(sr=8000, bandwidth=30, n_frames=1,
     ...                                 layer_sizes=(16, 4), max_iter=2)
     >>> model = MaskResynthesizer(pipe, random_state=0).fit(X, ["loud", "soft"])
-    >>> out = separate(X.T[:4000].T, model, sr=16000)  # stereo at twice the rate
+    >>> out = separate(X.T[:4000].T, model, sr=16000, sources=None)  # stereo, twice the rate
     >>> out.sources.shape, out.names.tolist(), out.sr
     ((2, 2, 4000), ['loud', 'soft'], 16000)
     """
@@ -75,8 +85,18 @@ def separate(audio, model, *, sr=None):
         sr = int(sr)
     n_samples = audio.shape[-1]
     x = audio if sr == model_sr else librosa.resample(audio, orig_sr=sr, target_sr=model_sr)
-    sources = model.separate(x)
+    detected = None
+    if n_sources is not None and isinstance(sources, str):
+        sources = None
+    if isinstance(sources, str) and sources == "auto":
+        if model.presence_coef_ is None:
+            sources = None  # a model without a presence detector separates into all
+        else:
+            detected = model.detect_sources(x)
+    estimates, names = model.separate(x, sources, n_sources=n_sources, return_names=True)
     if sr != model_sr:
-        sources = librosa.resample(sources, orig_sr=model_sr, target_sr=sr)
-        sources = librosa.util.fix_length(sources, size=n_samples)
-    return Bunch(sources=sources.astype(np.float32, copy=False), names=model.classes_, sr=sr)
+        estimates = librosa.resample(estimates, orig_sr=model_sr, target_sr=sr)
+        estimates = librosa.util.fix_length(estimates, size=n_samples)
+    return Bunch(
+        sources=estimates.astype(np.float32, copy=False), names=names, sr=sr, detected=detected
+    )

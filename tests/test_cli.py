@@ -87,7 +87,7 @@ def test_demo_writes_audio_figures_model_and_prints_table(tmp_path, capsys):
     assert [cmd[0] for cmd in follow_ups] == ["separate", "evaluate"]
     assert main(follow_ups[0] + ["--quiet"]) == 0
     assert main(follow_ups[1]) == 0
-    row = [s for s in capsys.readouterr().out.splitlines() if s.startswith("estimates")][0]
+    row = [s for s in capsys.readouterr().out.splitlines() if s.startswith("mean")][0]
     assert float(row.split()[-1]) > 3  # the SDR improvement of the saved model's estimates
     # A second run does not overwrite without --force.
     assert main(["demo", "--out", str(out), "--duration", "2", *FAST]) == 2
