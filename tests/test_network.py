@@ -8,6 +8,7 @@ must compute the same function up to float rounding. No timing is asserted.
 import numpy as np
 import pytest
 from scipy.special import expit
+from test_stochastic_optimizers import reference_adam
 
 from skaesep import StackedRBMAutoencoder, _network
 from skaesep._blas import axpy, dot, gemm
@@ -106,14 +107,6 @@ def reference_backprop(X, weights, biases):
         if i:
             delta = (delta @ weights[i].T) * acts[i] * (1 - acts[i])
     return loss, gW, gb
-
-
-def reference_adam(params, grads, m, s, t, lr, b1=0.9, b2=0.999, eps=1e-8):
-    step = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
-    for i, (p, g) in enumerate(zip(params, grads)):
-        m[i] = b1 * m[i] + (1 - b1) * g
-        s[i] = b2 * s[i] + (1 - b2) * g * g
-        params[i] = p - step * m[i] / (np.sqrt(s[i]) + eps)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
