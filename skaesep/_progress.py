@@ -38,7 +38,7 @@ def n_epochs(model, *, supervised):
 
 
 class _EpochLines(io.TextIOBase):
-    """Stdout during a verbose fit: every line it prints ends one epoch."""
+    """Stdout during a verbose fit: every "Iteration" line it prints ends one epoch."""
 
     def __init__(self, progress, echo, stdout):
         self.progress, self.echo, self.stdout = progress, echo, stdout
@@ -53,7 +53,7 @@ class _EpochLines(io.TextIOBase):
         for line in lines:
             if self.echo:
                 self.progress.write(line, file=self.stdout)
-            if line.strip():
+            if "Iteration" in line:
                 self.progress.update(1)
         return len(text)
 
@@ -61,8 +61,8 @@ class _EpochLines(io.TextIOBase):
 def fit_with_progress(model, X, y=None, *, quiet=False, echo=False):
     """Fit ``model`` with a bar of its epochs (and the time left).
 
-    skaesep's estimators print one line per epoch when ``verbose``; the fit
-    runs verbose and each line it prints moves the bar (the lines themselves
+    skaesep's estimators print one "Iteration" line per epoch when ``verbose``;
+    the fit runs verbose and each such line moves the bar (the lines themselves
     are shown only with ``echo``). Quiet fits run as they are.
     """
     if quiet:

@@ -289,6 +289,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _timbre_pseudo_labels(self, X):
         """Segments of the clips and their timbre groups, named ``source_k``."""
         spectrogram = clone(self._pipeline_template()[0])
+        spectrogram._validate_params()  # e.g. sr=0, before it divides anything
         seg = int(round(self.blind_segment * spectrogram.sr))
         if X.shape[1] >= 2 * seg:
             n_seg = X.shape[1] // seg
