@@ -6,7 +6,8 @@ One command (about 20-25 minutes on 2 cores)::
     python benchmarks/bench_separation.py
 
 (on a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` avoids
-OpenBLAS threads spinning against each other; it was 2-5x faster here) renders the report's five instruments with ``scripts/render_fluidr3.py``
+OpenBLAS threads spinning against each other; it was 2-5x faster here)
+renders the report's five instruments with ``scripts/render_fluidr3.py``
 (training: 6 clips of 20 s per instrument, seed 0; test: 1 clip per
 instrument with other note sequences, seed 1), mixes every pair and every
 triple of test instruments at equal gain (10 + 10 mixtures, 50 sources) and
@@ -82,8 +83,14 @@ class NMFBaselines:
             self.dictionaries[name] = nmf.components_  # (n_components, n_bins)
 
     def _nmf(self):
-        return NMF(self.n_components, beta_loss="kullback-leibler", solver="mu",
-                   max_iter=self.max_iter, init="nndsvda", random_state=0)
+        return NMF(
+            self.n_components,
+            beta_loss="kullback-leibler",
+            solver="mu",
+            max_iter=self.max_iter,
+            init="nndsvda",
+            random_state=0,
+        )
 
     def _magnitude(self, audio):
         S = np.abs(self.spec.stft(np.atleast_2d(audio))).astype(np.float64)
@@ -100,13 +107,18 @@ class NMFBaselines:
         V = self._magnitude(mix)
         D = np.vstack([self.dictionaries[n] for n in names])
         A, _, _ = non_negative_factorization(
-            V.T, H=D, update_H=False, n_components=D.shape[0],
-            beta_loss="kullback-leibler", solver="mu", max_iter=self.max_iter,
+            V.T,
+            H=D,
+            update_H=False,
+            n_components=D.shape[0],
+            beta_loss="kullback-leibler",
+            solver="mu",
+            max_iter=self.max_iter,
         )
         parts, start = [], 0
         for n in names:
             k = self.dictionaries[n].shape[0]
-            parts.append((A[:, start:start + k] @ D[start:start + k]).T)
+            parts.append((A[:, start : start + k] @ D[start : start + k]).T)
             start += k
         return self._masks(mix, parts)
 
@@ -129,8 +141,9 @@ def blind_separate(separator, mix, names, random_state=0):
     clusterer = CodeLayerClusterer(
         len(names), n_units=autoencoder.encoder_weights_[-1].shape[1], random_state=random_state
     ).fit(codes)
-    pipe = Pipeline([("spectrogram", spectrogram), ("autoencoder", autoencoder),
-                     ("clusterer", clusterer)])
+    pipe = Pipeline(
+        [("spectrogram", spectrogram), ("autoencoder", autoencoder), ("clusterer", clusterer)]
+    )
     blind = MaskResynthesizer(FrozenEstimator(pipe), chunk_hop=separator.chunk_hop)
     return blind.fit(mix[None]).separate(mix)
 
@@ -142,8 +155,14 @@ def score(estimate, mixtures, test, *, permutation=False):
         refs = np.stack([test[n] for n in names]).astype(np.float64)
         est = np.asarray(estimate(refs.sum(axis=0), names), dtype=np.float64)
         r = bss_eval(refs, est, compute_permutation=permutation)
-        rows.append({"sources": list(names), "sdr": r.sdr.tolist(), "sir": r.sir.tolist(),
-                     "sar": r.sar.tolist()})
+        rows.append(
+            {
+                "sources": list(names),
+                "sdr": r.sdr.tolist(),
+                "sir": r.sir.tolist(),
+                "sar": r.sar.tolist(),
+            }
+        )
     return rows
 
 
@@ -166,9 +185,14 @@ def machine():
     except (OSError, StopIteration):
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "load_at_start": [round(x, 2) for x in load],
-            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "load_at_start": [round(x, 2) for x in load],
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+    }
 
 
 def write_rst(path, results, info):
@@ -202,9 +226,23 @@ def write_rst(path, results, info):
     ]
     for name, m in methods.items():
         s = m["summary"]
-        cells = [name] + [f"{s[k]:.2f}" for k in (
-            "mean_sdr", "median_sdr", "mean_sir", "median_sir", "mean_sar", "median_sar",
-            "mean_sdr_2mix", "mean_sdr_3mix")] + [f"{m['time_s']:.0f}"]
+        cells = (
+            [name]
+            + [
+                f"{s[k]:.2f}"
+                for k in (
+                    "mean_sdr",
+                    "median_sdr",
+                    "mean_sir",
+                    "median_sir",
+                    "mean_sar",
+                    "median_sar",
+                    "mean_sdr_2mix",
+                    "mean_sdr_3mix",
+                )
+            ]
+            + [f"{m['time_s']:.0f}"]
+        )
         lines.append(f"   * - {cells[0]}")
         lines += [f"     - {c}" for c in cells[1:]]
     lines.append("")
@@ -213,18 +251,28 @@ def write_rst(path, results, info):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO / "docs" / "benchmark_results"),
-                        help="output path without extension (.rst and .json written)")
+    parser.add_argument(
+        "--out",
+        default=str(REPO / "docs" / "benchmark_results"),
+        help="output path without extension (.rst and .json written)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run, not for reporting")
-    parser.add_argument("--n-train-clips", type=int, default=TRAIN_CLIPS,
-                        help="training clips of 20 s per instrument (all methods)")
-    parser.add_argument("--skip-report", action="store_true",
-                        help="skip the report's preset (saves ~3 minutes)")
+    parser.add_argument(
+        "--n-train-clips",
+        type=int,
+        default=TRAIN_CLIPS,
+        help="training clips of 20 s per instrument (all methods)",
+    )
+    parser.add_argument(
+        "--skip-report", action="store_true", help="skip the report's preset (saves ~3 minutes)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     start = time.perf_counter()
-    info = {"command": " ".join(["python benchmarks/bench_separation.py", *sys.argv[1:]]),
-            "machine": machine()}
+    info = {
+        "command": " ".join(["python benchmarks/bench_separation.py", *sys.argv[1:]]),
+        "machine": machine(),
+    }
 
     duration = info["duration"] = 4.0 if args.quick else 20.0
     info["n_train_clips"] = args.n_train_clips
@@ -245,24 +293,43 @@ def main(argv=None):
         t0 = time.perf_counter()
         fitted = fit()
         t_fit = time.perf_counter() - t0
-        rows = score(lambda mix, names: estimate(fitted, mix, names), mixtures, test,
-                     permutation=permutation)
-        methods[name] = {"rows": rows, "summary": summary(rows), "fit_s": t_fit,
-                         "time_s": time.perf_counter() - t0}
+        rows = score(
+            lambda mix, names: estimate(fitted, mix, names),
+            mixtures,
+            test,
+            permutation=permutation,
+        )
+        methods[name] = {
+            "rows": rows,
+            "summary": summary(rows),
+            "fit_s": t_fit,
+            "time_s": time.perf_counter() - t0,
+        }
         s = methods[name]["summary"]
-        log(f"{name}: mean SDR {s['mean_sdr']:.2f} (2: {s['mean_sdr_2mix']:.2f}, "
+        log(
+            f"{name}: mean SDR {s['mean_sdr']:.2f} (2: {s['mean_sdr_2mix']:.2f}, "
             f"3: {s['mean_sdr_3mix']:.2f}), median {s['median_sdr']:.2f}, "
-            f"fit {t_fit:.0f}s, total {methods[name]['time_s']:.0f}s")
+            f"fit {t_fit:.0f}s, total {methods[name]['time_s']:.0f}s"
+        )
         return fitted
 
     run("mixture", lambda: None, lambda _, mix, names: np.stack([mix] * len(names)))
-    run("oracle ratio mask", lambda: None,
-        lambda _, mix, names: ideal_ratio_mask(np.stack([test[n] for n in names])))
-    nmf = run("supervised KL-NMF (30 per instrument)",
-              lambda: NMFBaselines(train, max_iter=50 if args.quick else NMF_ITER),
-              lambda b, mix, names: b.supervised(mix, names))
-    run("blind NMF + k-means (30 components)", lambda: nmf,
-        lambda b, mix, names: b.blind(mix, names), permutation=True)
+    run(
+        "oracle ratio mask",
+        lambda: None,
+        lambda _, mix, names: ideal_ratio_mask(np.stack([test[n] for n in names])),
+    )
+    nmf = run(
+        "supervised KL-NMF (30 per instrument)",
+        lambda: NMFBaselines(train, max_iter=50 if args.quick else NMF_ITER),
+        lambda b, mix, names: b.supervised(mix, names),
+    )
+    run(
+        "blind NMF + k-means (30 components)",
+        lambda: nmf,
+        lambda b, mix, names: b.blind(mix, names),
+        permutation=True,
+    )
 
     quick = {"max_iter": 2, "pretrain_epochs": 1} if args.quick else {}
     quick_sep = {"discriminative_epochs": 1, "discriminative_mixtures": 500} if args.quick else {}
@@ -271,22 +338,38 @@ def main(argv=None):
         return separator.fit(train.data, train.target)
 
     if not args.skip_report:
-        report = run("skaesep, report preset, identified",
-                     lambda: fit_labelled(make_preset("report", random_state=0, **quick)),
-                     lambda s, mix, names: s.separate(mix, sources=list(names)))
-        run("skaesep, report preset, blind", lambda: report,
-            lambda s, mix, names: blind_separate(s, mix, names), permutation=True)
-    best = run("skaesep, best preset, identified",
-               lambda: fit_labelled(
-                   make_preset("separation", random_state=0, **quick).set_params(**quick_sep)),
-               lambda s, mix, names: s.separate(mix, sources=list(names)))
+        report = run(
+            "skaesep, report preset, identified",
+            lambda: fit_labelled(make_preset("report", random_state=0, **quick)),
+            lambda s, mix, names: s.separate(mix, sources=list(names)),
+        )
+        run(
+            "skaesep, report preset, blind",
+            lambda: report,
+            lambda s, mix, names: blind_separate(s, mix, names),
+            permutation=True,
+        )
+    best = run(
+        "skaesep, best preset, identified",
+        lambda: fit_labelled(
+            make_preset("separation", random_state=0, **quick).set_params(**quick_sep)
+        ),
+        lambda s, mix, names: s.separate(mix, sources=list(names)),
+    )
     # Not blind training: the network learnt with labels, only the clustering is blind.
-    run("skaesep, best preset, GMM clusters on the mixture (network trained with labels)",
-        lambda: best, lambda s, mix, names: blind_separate(s, mix, names), permutation=True)
+    run(
+        "skaesep, best preset, GMM clusters on the mixture (network trained with labels)",
+        lambda: best,
+        lambda s, mix, names: blind_separate(s, mix, names),
+        permutation=True,
+    )
     # Blind: the same architecture trained without labels (no discriminative step).
-    run("skaesep, best preset without labels, blind",
+    run(
+        "skaesep, best preset without labels, blind",
         lambda: make_preset("separation", random_state=0, **quick).fit(train.data),
-        lambda s, mix, names: blind_separate(s, mix, names), permutation=True)
+        lambda s, mix, names: blind_separate(s, mix, names),
+        permutation=True,
+    )
 
     info["run_time_s"] = time.perf_counter() - start
     info["load_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -23,8 +23,18 @@ def fluidr3(seed, n_clips=2, duration=20.0):
     root = DATA / f"fluidr3_seed{seed}_n{n_clips}_{duration:g}s"
     if not root.is_dir():
         subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "render_fluidr3.py"), "--out", str(root),
-             "--n-clips", str(n_clips), "--seed", str(seed), "--duration", str(duration)],
+            [
+                sys.executable,
+                str(REPO / "scripts" / "render_fluidr3.py"),
+                "--out",
+                str(root),
+                "--n-clips",
+                str(n_clips),
+                "--seed",
+                str(seed),
+                "--duration",
+                str(duration),
+            ],
             check=True,
         )
     return load_stems(root, sr=44100, duration=duration)

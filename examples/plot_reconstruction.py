@@ -73,23 +73,32 @@ def numbers(spectrogram, autoencoder):
     rows = []
     for audio in [*test.data, mixture]:
         V, V_hat, chunks = reconstruct(spectrogram, autoencoder, audio)
-        rows.append((autoencoder.score(chunks.reshape(1, -1)) * -1,
-                     10 * np.log10((V**2).sum() / ((V - V_hat) ** 2).sum())))
+        rows.append(
+            (
+                autoencoder.score(chunks.reshape(1, -1)) * -1,
+                10 * np.log10((V**2).sum() / ((V - V_hat) ** 2).sum()),
+            )
+        )
     return np.mean(rows, axis=0)
 
 
 V, V_hat, _ = reconstruct(spectrogram, autoencoder, mixture)
 ce, snr = numbers(spectrogram, autoencoder)
 print(f"report preset: held-out cross-entropy {ce:.4f}, spectral SNR {snr:.1f} dB")
-print(f"a network that outputs the mean value: cross-entropy "
-      f"{binary_cross_entropy(V, np.full_like(V, V.mean())):.4f}")
+print(
+    f"a network that outputs the mean value: cross-entropy "
+    f"{binary_cross_entropy(V, np.full_like(V, V.mean())):.4f}"
+)
 
 # %%
 # Fig. 4: the held-out mixture
 # ----------------------------
-plot_spectrogram(np.abs(spectrogram.stft(mixture)), sr=spectrogram.sr,
-                 hop_length=spectrogram.hop_length_,
-                 title="Fig. 4: violin, piano, drums and guitar (held-out)")
+plot_spectrogram(
+    np.abs(spectrogram.stft(mixture)),
+    sr=spectrogram.sr,
+    hop_length=spectrogram.hop_length_,
+    title="Fig. 4: violin, piano, drums and guitar (held-out)",
+)
 
 # %%
 # Fig. 5: input and reconstruction by the report's network

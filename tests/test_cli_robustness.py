@@ -44,7 +44,7 @@ def model_path(model, tmp_path_factory):
 
 
 def _separate(model_path, out, *inputs, extra=()):
-    """``skaesep separate`` writing every source (the tests here are about output, not presence)."""
+    """``skaesep separate`` writing every source (these tests are of output, not presence)."""
     args = ["separate", *map(str, inputs), "-n", str(model_path), "-o", str(out), "-q"]
     args.append("--all-sources")
     return main([*args, *extra])
