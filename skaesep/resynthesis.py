@@ -524,7 +524,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """Separate a recording block by block, for streaming long files to disk.
 
         The same separation as :meth:`separate` (which joins these blocks),
-        with memory bounded by the block size (about 25 s of audio at
+        with memory bounded by the block size (about 6 s of audio at
         44.1 kHz) whatever the recording's length: ``audio`` may be a
         memory-mapped file (:func:`skaesep.audio.read_audio` with
         ``mmap_dir``). Which sources to return is decided first, from the

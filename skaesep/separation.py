@@ -78,7 +78,7 @@ def separate(audio, model, *, sr=None, sources="auto", n_sources=None):
 def separate_blocks(audio, model, *, sr=None, sources="auto", n_sources=None, mmap_dir=None):
     """:func:`separate`, block by block: the way to stream a long file to disk.
 
-    Memory stays bounded by a block (about 25 s of audio) whatever the
+    Memory stays bounded by a block (about 6 s of audio) whatever the
     recording's length when the file is at the model's sample rate and
     ``mmap_dir`` is given; at another rate the whole recording is resampled
     in memory first.
