@@ -268,7 +268,7 @@ def _separate_track(file, job):
 
     from ._output import TrackWriter
     from .audio import display_name
-    from .separation import separate
+    from .separation import separate_blocks
 
     existing = [p for p in job["paths"].values() if (job["out"] / p).exists()]
     if existing and not job["force"]:
@@ -276,26 +276,32 @@ def _separate_track(file, job):
             f"{display_name(job['out'] / existing[0])} already exists (separated before?); "
             "pass --force to overwrite."
         )
+    job["out"].mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with threadpool_limits(limits=job["threads"]):
-            result = separate(
-                file, job["model"], sources=job["sources"], n_sources=job["n_sources"]
+            # Streamed: the input decoded to a memory map in --out, the
+            # sources written block by block, so memory stays bounded.
+            result = separate_blocks(
+                file,
+                job["model"],
+                sources=job["sources"],
+                n_sources=job["n_sources"],
+                mmap_dir=job["out"],
             )
-    sources = result.sources
-    written = [job["paths"][name] for name in result.names]
-    n_channels = 1 if sources.ndim == 2 else sources.shape[1]
-    with TrackWriter(
-        job["out"],
-        written,
-        job["folder"],
-        result.sr,
-        n_channels,
-        format=job["format"],
-        bit_depth=job["bit_depth"],
-        prefix=job["prefix"],
-    ) as writer:
-        writer.write(sources)
+            written = [job["paths"][name] for name in result.names]
+            with TrackWriter(
+                job["out"],
+                written,
+                job["folder"],
+                result.sr,
+                result.n_channels,
+                format=job["format"],
+                bit_depth=job["bit_depth"],
+                prefix=job["prefix"],
+            ) as writer:
+                for block in result.blocks:
+                    writer.write(block)
     notes = [str(w.message) for w in caught]
     if result.detected is not None:
         notes.append(_presence_note(job["model"].classes_, result.detected))

@@ -278,22 +278,24 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Parameters
         ----------
-        audio : ndarray of shape (n_samples,)
-            One waveform.
+        audio : ndarray of shape (..., n_samples)
+            Waveforms, time on the last axis (a memory-mapped file works:
+            only the samples needed are read).
         start, stop : int
             Frame range, ``0 <= start < stop <= n_stft_frames(n_samples)``.
 
         Returns
         -------
-        S : ndarray of shape (n_bins_, stop - start)
+        S : ndarray of shape (..., n_bins_, stop - start)
         """
         n_fft, hop = self.win_length_, self.hop_length_
         # Samples of the centred (zero-padded by n_fft // 2) signal these frames see.
         first = start * hop - n_fft // 2
-        segment = np.zeros((stop - start - 1) * hop + n_fft, dtype=audio.dtype)
-        a, b = max(first, 0), min(first + segment.size, audio.shape[-1])
+        length = (stop - start - 1) * hop + n_fft
+        segment = np.zeros((*audio.shape[:-1], length), dtype=audio.dtype)
+        a, b = max(first, 0), min(first + length, audio.shape[-1])
         if b > a:
-            segment[a - first : b - first] = audio[a:b]
+            segment[..., a - first : b - first] = audio[..., a:b]
         return librosa.stft(
             segment, n_fft=n_fft, hop_length=hop, win_length=n_fft, window=WINDOW, center=False
         )
