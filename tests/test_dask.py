@@ -60,8 +60,10 @@ def test_grid_search_on_a_local_cluster_matches_the_default_backend():
         distributed.Client(cluster) as client,
     ):
         assert all(threads == [1] for threads in client.run(_blas_threads).values())
-        with joblib.parallel_config(backend="dask"):
+        with distributed.get_task_stream(client) as tasks, joblib.parallel_config(backend="dask"):
             on_dask = _search().fit(X, y, groups=recordings)
+    workers = {task["worker"] for task in tasks.data}
+    assert len(tasks.data) >= 4 and len(workers) == 2  # 2 candidates x 2 folds, both workers
     assert on_dask.best_params_ == default.best_params_
     np.testing.assert_allclose(
         on_dask.cv_results_["mean_test_score"], default.cv_results_["mean_test_score"], atol=1e-6
