@@ -234,8 +234,9 @@ def bss_eval(
     ------
     ValueError
         If the shapes differ or are not 1-D/2-D, an input is empty, complex,
-        contains NaN or infinity, a source is silent (all zeros), or there are
-        fewer than ``max(2, n_sources) * filter_length`` samples.
+        contains NaN or infinity, a source is silent (all zeros), there are
+        fewer than ``max(2, n_sources) * filter_length`` samples, or
+        ``filter_length`` is not a positive int.
 
     See Also
     --------
@@ -304,7 +305,8 @@ def sdr_improvement(reference_sources, estimated_sources, mixture, **kwargs):
     mixture : array-like of shape (n_samples,)
         The mixture the estimates were separated from.
     **kwargs
-        Passed to :func:`bss_eval` for the estimates (``compute_permutation``).
+        Passed to :func:`bss_eval` for the estimates (``compute_permutation``,
+        ``filter_length``); ``filter_length`` is used for the mixture too.
 
     Returns
     -------
@@ -324,10 +326,11 @@ def sdr_improvement(reference_sources, estimated_sources, mixture, **kwargs):
     >>> bool(np.all(sdr_improvement(refs, ests, mix) > 15))
     True
     """
-    ref, est = _check_pair(reference_sources, estimated_sources)
+    filter_length = kwargs.get("filter_length", FILTER_LENGTH)
+    ref, est = _check_pair(reference_sources, estimated_sources, filter_length)
     mix = _check_mixture(mixture, ref.shape[1])
     sdr_est = bss_eval(ref, est, **kwargs).sdr
-    sdr_mix = bss_eval(ref, np.broadcast_to(mix, ref.shape)).sdr
+    sdr_mix = bss_eval(ref, np.broadcast_to(mix, ref.shape), filter_length=filter_length).sdr
     return sdr_est - sdr_mix
 
 
