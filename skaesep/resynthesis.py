@@ -56,6 +56,11 @@ def make_separation_pipeline(
     pipeline : Pipeline
         Steps ``"spectrogram"``, ``"autoencoder"`` and ``"clusterer"``.
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III (the whole pipeline).
+
     Examples
     --------
     >>> from skaesep import make_separation_pipeline
@@ -182,6 +187,12 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     See Also
     --------
     make_separation_pipeline : Builds the pipeline this separates with.
+
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, sections III-D (identification and
+       resynthesis) and V (the proposed improvements).
 
     Examples
     --------

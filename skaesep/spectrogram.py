@@ -27,6 +27,11 @@ def window_length(sr, bandwidth):
     m : int
         Window length, rounded to the nearest sample.
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-A (the window length rule).
+
     Examples
     --------
     >>> window_length(44100, 75)
@@ -92,6 +97,11 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     Rows of ``transform`` hold a clip's chunks one after another, each chunk
     frame after frame with the ``n_bins_`` bins of a frame contiguous. The last
     chunk is padded with silent frames.
+
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-A and III-B (STFT, chunks and scaling).
 
     Examples
     --------
