@@ -79,7 +79,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         BLAS threads while fitting. ``None`` uses one: mini-batch products
         are small, and two OpenBLAS threads were measured tens of times
         slower than one when another process shares a 2-core machine (see
-        ``docs/benchmarks.md``). Inference is not limited.
+        ``docs/benchmarks.rst``). Inference is not limited.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gibbs sampling and shuffling.
 
