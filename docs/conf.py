@@ -24,6 +24,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinxarg.ext",
     "sphinx_gallery.gen_gallery",
 ]
 
@@ -40,6 +41,8 @@ exclude_patterns = [
 ]
 source_suffix = {".rst": "restructuredtext"}
 html_theme = "alabaster"
+# Curly quotes and ellipses, but "--out" stays two hyphens (command-line flags).
+smartquotes_action = "qe"
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
