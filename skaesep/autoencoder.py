@@ -79,7 +79,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         BLAS threads while fitting. ``None`` uses one: mini-batch products
         are small, and two OpenBLAS threads were measured tens of times
         slower than one when another process shares a 2-core machine (see
-        ``docs/benchmarks.md``). Inference is not limited.
+        ``docs/benchmarks.rst``). Inference is not limited.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gibbs sampling and shuffling.
 
@@ -361,7 +361,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Parameters
         ----------
-        X : ndarray of shape (n_inputs, input_size_)
+        X : ndarray of shape ``(n_inputs, input_size_)``
             Network inputs (blocks), not rows of ``n_features_in_``.
 
         Returns
@@ -379,7 +379,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Returns
         -------
-        X : ndarray of shape (n_inputs, input_size_)
+        X : ndarray of shape ``(n_inputs, input_size_)``
         """
         return propagate(codes, self.decoder_weights_, self.decoder_biases_)
 
@@ -388,7 +388,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape ``(n_samples, n_features_in_)``
             Non-negative inputs.
 
         Returns
@@ -411,7 +411,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Returns
         -------
-        X_rec : ndarray of shape (n_samples, n_blocks * input_size_)
+        X_rec : ndarray of shape ``(n_samples, n_blocks * input_size_)``
         """
         check_is_fitted(self)
         n_code = self.encoder_weights_[-1].shape[1]
@@ -436,7 +436,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape ``(n_samples, n_features_in_)``
             Inputs in [0, 1].
         y : None
             Ignored.

@@ -233,12 +233,12 @@ class CodeLayerClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape ``(n_samples, n_features_in_)``
             Codes.
 
         Returns
         -------
-        masked : ndarray of shape (n_samples, n_sources_ * n_features_in_)
+        masked : ndarray of shape ``(n_samples, n_sources_ * n_features_in_)``
             For each source ``k`` in turn, the codes times the
             responsibilities of their units for ``k``.
         """

@@ -9,7 +9,7 @@ artifacts; SDR, SIR and SAR are the corresponding energy ratios in dB.
 The projections are computed by :mod:`fast_bss_eval` (numpy backend, direct
 solver). It agrees with ``mir_eval.separation.bss_eval_sources`` (deprecated
 since mir_eval 0.8) to about 1e-11 dB on realistic signals (1e-6 dB when the
-references are badly conditioned); ``docs/metrics.md`` records the comparison,
+references are badly conditioned); ``docs/metrics.rst`` records the comparison,
 the options used and why. This module only adds input validation, the
 choice of the source permutation and the conversion of the library's squared
 cosines to decibels.
@@ -189,7 +189,7 @@ def _pairwise_bss_eval(ref, est, filter_length=FILTER_LENGTH):
             # identical sources). The projections are still unique; a tiny
             # loading of the unit-norm autocorrelation gets them (8e-8 dB from
             # mir_eval, whose Gram matrix is not exactly singular after
-            # rounding; see docs/metrics.md).
+            # rounding; see docs/metrics.rst).
             coh_sdr, coh_sar = square_cosine_metrics(ref, est, load_diag=_FALLBACK_LOAD, **options)
     with np.errstate(divide="ignore", invalid="ignore"):
         coh_sir = coh_sdr / coh_sar
@@ -251,7 +251,7 @@ def bss_eval(
     make the exact system singular; the (still unique) projections are then
     computed with a 1e-10 diagonal loading. Ties between permutations
     (identical estimates or references) may be broken differently from
-    mir_eval. See ``docs/metrics.md``.
+    mir_eval. See ``docs/metrics.rst``.
 
     References
     ----------

@@ -193,7 +193,7 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Returns
         -------
-        Xt : ndarray of shape (n_clips, n_chunks_ * chunk_size_)
+        Xt : ndarray of shape ``(n_clips, n_chunks_ * chunk_size_)``
             One row per clip; see Notes of the class for the layout.
         """
         check_is_fitted(self)
@@ -210,12 +210,12 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Parameters
         ----------
-        X : array-like of shape (n_clips, n_chunks_ * chunk_size_)
+        X : array-like of shape ``(n_clips, n_chunks_ * chunk_size_)``
             Output of ``transform``, or an estimate in the same layout.
 
         Returns
         -------
-        waveforms : ndarray of shape (n_clips, n_features_in_)
+        waveforms : ndarray of shape ``(n_clips, n_features_in_)``
             Resynthesised waveforms.
         """
         check_is_fitted(self)
@@ -250,7 +250,7 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Returns
         -------
-        S : ndarray of shape (..., n_bins_, n_stft_frames)
+        S : ndarray of shape ``(..., n_bins_, n_stft_frames)``
             Complex spectrogram.
         """
         y = np.asarray(y)
@@ -296,7 +296,7 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Returns
         -------
-        S : ndarray of shape (..., n_bins_, stop - start)
+        S : ndarray of shape ``(..., n_bins_, stop - start)``
         """
         n_fft, hop = self.win_length_, self.hop_length_
         # Samples of the centred (zero-padded by n_fft // 2) signal these frames see.
@@ -363,12 +363,12 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Parameters
         ----------
-        V : ndarray of shape (..., n_bins_, n_stft_frames)
+        V : ndarray of shape ``(..., n_bins_, n_stft_frames)``
             Spectrograms; the last chunk is padded with zeros.
 
         Returns
         -------
-        chunks : ndarray of shape (n_spectrograms * n_chunks, chunk_size_)
+        chunks : ndarray of shape ``(n_spectrograms * n_chunks, chunk_size_)``
         """
         n_t = V.shape[-1]
         n_chunks = -(-n_t // self.n_frames)
@@ -384,7 +384,7 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Returns
         -------
-        V : ndarray of shape (n_spectrograms, n_bins_, n_stft_frames)
+        V : ndarray of shape ``(n_spectrograms, n_bins_, n_stft_frames)``
         """
         V = chunks.reshape(n_spectrograms, -1, self.n_frames, self.n_bins_)
         V = V.transpose(0, 3, 1, 2).reshape(n_spectrograms, self.n_bins_, -1)

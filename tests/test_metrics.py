@@ -89,7 +89,7 @@ def _mir_eval(refs, ests, compute_permutation):
 # agreement with the reference implementation
 # ---------------------------------------------------------------------------
 
-# Measured (docs/metrics.md): |skaesep - mir_eval| <= 1.4e-11 dB over SDR, SIR
+# Measured (docs/metrics.rst): |skaesep - mir_eval| <= 1.4e-11 dB over SDR, SIR
 # and SAR on 36 comparisons of 8-16 kHz signals like these (SDR -3 to 19 dB),
 # and <= 8e-7 dB on badly conditioned band-limited 44.1 kHz material. 1e-5 dB
 # leaves a wide margin for BLAS/platform rounding and is still far below any

@@ -23,3 +23,12 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     np.testing.assert_allclose(
         namespace["sources"].sum(axis=0), namespace["tone"] + namespace["bursts"], atol=1e-4
     )
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` runs the README's test command as written, docs build included."""
+    command = re.search(r"```bash\n(python3 -m venv [^\n]*pytest[^\n]*)\n```", README.read_text())
+    assert command, "README has no test command"
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert command.group(1) in ci
+    assert "python -m sphinx -W" in command.group(1)
