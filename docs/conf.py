@@ -12,6 +12,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs"))  # _gallery_order
 
 import skaesep  # noqa: E402
 
@@ -50,7 +51,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"_fluidr3\.py",
     "download_all_examples": False,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "_gallery_order.QuickStartFirst",
     "abort_on_example_error": True,
     "plot_gallery": os.environ.get("SKAESEP_PLOT_GALLERY", "True"),
 }
