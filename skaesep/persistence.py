@@ -297,7 +297,7 @@ def load_model(model):
     >>> from skaesep import load_model
     >>> model = load_model("default")
     >>> model.classes_.tolist()
-    ['drums', 'flute', 'guitar', 'piano', 'violin']
+    ['cello', 'clarinet', 'drums', 'flute', 'guitar', 'piano', 'trumpet', 'violin']
     """
     path = model_path(model)
     metadata, archive = _open(path)
