@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Render the report's five instruments from the FluidR3 General MIDI soundfont.
+"""Render the report's five instruments (and three more) from the FluidR3 soundfont.
 
-For every instrument (drums, flute, guitar, violin, piano) this writes
+For every instrument (by default the report's drums, flute, guitar, violin and
+piano; ``--instruments`` also offers cello, trumpet and clarinet) this writes
 ``--n-clips`` stems of ``--duration`` seconds: single notes of random pitch
 and length joined in time (report section IV-A), written as a standard MIDI
 file and rendered with the ``fluidsynth`` command line program, then
@@ -11,11 +12,14 @@ is what :func:`skaesep.datasets.load_stems` reads::
 
     python scripts/render_fluidr3.py --out fluidr3 --n-clips 2 --seed 0
     python scripts/render_fluidr3.py --out fluidr3_test --n-clips 1 --seed 1
+    python scripts/render_fluidr3.py --out more --instruments cello trumpet clarinet
 
 Different seeds give different note sequences, so a second seed renders a
 held-out set.  General MIDI programs: piano 0 (acoustic grand), guitar 24
-(nylon, or ``--guitar-program 25`` for steel), violin 40, flute 73; drums are
-kick, snare and hi-hats of the standard kit on MIDI channel 10.
+(nylon, or ``--guitar-program 25`` for steel), violin 40, cello 42, trumpet 56,
+clarinet 71, flute 73; drums are kick, snare and hi-hats of the standard kit on
+MIDI channel 10.  A clip's notes depend only on the seed, the instrument and
+the clip number, not on which other instruments are rendered.
 
 Needs the Debian/Ubuntu packages ``fluidsynth`` and ``fluid-soundfont-gm``;
 ``--install`` installs them with apt-get.  The MIDI writer is plain Python
@@ -35,18 +39,34 @@ from pathlib import Path
 
 import numpy as np
 
+#: The report's five instruments: what is rendered without ``--instruments``.
 INSTRUMENTS = ("drums", "flute", "guitar", "violin", "piano")
+#: Every instrument this script renders (new ones are appended, so that the
+#: note sequences of the others stay what they were).
+ALL_INSTRUMENTS = INSTRUMENTS + ("cello", "trumpet", "clarinet")
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
 
 #: General MIDI program (0-based) of each pitched instrument.
-PROGRAMS = {"piano": 0, "guitar": 24, "violin": 40, "flute": 73}
-#: MIDI pitch range (inclusive) of each pitched instrument.
+PROGRAMS = {
+    "piano": 0,
+    "guitar": 24,
+    "violin": 40,
+    "cello": 42,
+    "trumpet": 56,
+    "clarinet": 71,
+    "flute": 73,
+}
+#: MIDI pitch range (inclusive, sounding pitch) of each pitched instrument:
+#: the usual playing range, without the extreme top notes.
 PITCH_RANGES = {
-    "flute": (60, 96),
-    "guitar": (40, 76),
-    "violin": (55, 91),
-    "piano": (36, 96),
+    "flute": (60, 96),  # C4-C7
+    "guitar": (40, 76),  # E2-E5
+    "violin": (55, 91),  # G3-G6
+    "piano": (36, 96),  # C2-C7
+    "cello": (36, 76),  # C2-E5
+    "trumpet": (54, 82),  # F#3-Bb5 (B-flat trumpet, concert pitch)
+    "clarinet": (50, 89),  # D3-F6 (B-flat clarinet, concert pitch)
 }
 #: Note lengths in seconds (drum hits are shorter).
 NOTE_LENGTHS = {"drums": (0.125, 0.5), "default": (0.25, 1.0)}
@@ -132,8 +152,8 @@ def note_sequence(instrument, duration, rng):
     Returns a list of ``(onset, length, key, velocity)`` with times in
     seconds; notes never overlap and the first starts at 0.
     """
-    if instrument not in INSTRUMENTS:
-        raise ValueError(f"unknown instrument {instrument!r}; expected one of {INSTRUMENTS}")
+    if instrument not in ALL_INSTRUMENTS:
+        raise ValueError(f"unknown instrument {instrument!r}; expected one of {ALL_INSTRUMENTS}")
     lo, hi = NOTE_LENGTHS.get(instrument, NOTE_LENGTHS["default"])
     keys = np.array(list(DRUM_KEYS))
     probs = np.array(list(DRUM_KEYS.values()))
@@ -174,7 +194,7 @@ def sequence_events(notes, instrument, *, guitar_program=24):
 
 def clip_rng(seed, instrument, clip):
     """Independent generator of one clip, distinct for every seed."""
-    return np.random.default_rng([int(seed), INSTRUMENTS.index(instrument), int(clip)])
+    return np.random.default_rng([int(seed), ALL_INSTRUMENTS.index(instrument), int(clip)])
 
 
 # ---------------------------------------------------------------------------
@@ -296,7 +316,15 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per clip")
     parser.add_argument("--sr", type=int, default=44100, help="sample rate in Hz")
     parser.add_argument("--seed", type=int, default=0, help="seed of the note sequences")
-    parser.add_argument("--instruments", nargs="+", choices=INSTRUMENTS, default=INSTRUMENTS)
+    parser.add_argument(
+        "--instruments",
+        nargs="+",
+        choices=ALL_INSTRUMENTS,
+        default=list(INSTRUMENTS),
+        metavar="NAME",
+        help=f"instruments to render, of {' '.join(ALL_INSTRUMENTS)} "
+        f"(default: {' '.join(INSTRUMENTS)})",
+    )
     parser.add_argument(
         "--guitar-program",
         type=int,

@@ -14,7 +14,7 @@ from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .persistence import list_models, load_model, model_info, save_model
 from .resynthesis import MaskResynthesizer, make_separation_pipeline
-from .separation import separate
+from .separation import separate, separate_blocks
 from .spectrogram import SpectrogramTransformer
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "model_info",
     "save_model",
     "separate",
+    "separate_blocks",
 ]

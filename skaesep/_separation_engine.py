@@ -19,9 +19,10 @@ import numpy as np
 from ._masking import ratio_masks
 from .spectrogram import WINDOW
 
-#: STFT frames separated at a time (about 25 s at 44.1 kHz): bounds memory and
-#: keeps the encode/decode products a few hundred chunks tall.
-BLOCK_FRAMES = 4096
+#: STFT frames separated at a time (about 6 s at 44.1 kHz): bounds memory and
+#: keeps the encode/decode products a thousand chunks tall (1024 vs 4096 frames:
+#: 0.94 vs 1.08 GB peak RSS on a 60-minute file, the same speed; docs/streaming.rst).
+BLOCK_FRAMES = 1024
 
 
 def chunk_range(f0, f1, n_t, n_frames, chunk_hop):
@@ -100,6 +101,54 @@ def overlap_add_frames(spectrogram, n_samples):
     return min(n_t, int(np.ceil((n_samples + 2 * pad) / spectrogram.hop_length_)))
 
 
+def mono_frames(spectrogram, audio, start, stop):
+    """STFT frames ``[start, stop)`` of the channel average of ``audio``.
+
+    ``audio`` of shape (n_samples,) or (n_channels, n_samples); the STFT is
+    linear, so averaging the channels' frames equals transforming their
+    average waveform, without a mono copy of the whole recording.
+    """
+    S = spectrogram.stft_frames(audio, start, stop)
+    return S if S.ndim == 2 else S.mean(axis=0)
+
+
+def code_moments(audio, *, spectrogram, autoencoder):
+    """Mean and standard deviation of each code unit over a recording's chunks.
+
+    The chunks are those of ``spectrogram.to_chunks`` on the whole
+    recording's scaled magnitudes (non-overlapping, the last padded), encoded
+    block by block so memory stays bounded whatever the length.
+
+    Parameters
+    ----------
+    audio : ndarray of shape (n_samples,) or (n_channels, n_samples)
+        One recording; channels are averaged.
+    spectrogram : SpectrogramTransformer
+        Fitted.
+    autoencoder : StackedRBMAutoencoder
+        Fitted.
+
+    Returns
+    -------
+    moments : ndarray of shape (2 * n_units,)
+        The units' means, then their standard deviations.
+    """
+    n_t = spectrogram.n_stft_frames(audio.shape[-1])
+    step = max(1, BLOCK_FRAMES // spectrogram.n_frames) * spectrogram.n_frames
+    total = total_sq = 0.0
+    n_chunks = 0
+    for f0 in range(0, n_t, step):
+        f1 = min(f0 + step, n_t)
+        V = spectrogram.scale(np.abs(mono_frames(spectrogram, audio, f0, f1)))
+        codes = autoencoder.encode(spectrogram.to_chunks(V.astype(audio.dtype, copy=False)))
+        codes = codes.astype(np.float64, copy=False)
+        total = total + codes.sum(axis=0)
+        total_sq = total_sq + (codes**2).sum(axis=0)
+        n_chunks += len(codes)
+    mean = total / n_chunks
+    return np.concatenate([mean, np.sqrt(np.maximum(total_sq / n_chunks - mean**2, 0.0))])
+
+
 def iter_masks(audio, *, spectrogram, autoencoder, responsibilities, chunk_hop, mask_power):
     """Soft masks of each source on consecutive blocks of the recording's STFT.
 
@@ -107,7 +156,9 @@ def iter_masks(audio, *, spectrogram, autoencoder, responsibilities, chunk_hop, 
     ``(n_bins, f1 - f0)`` and the masks of shape ``(n_sources, n_bins, f1 - f0)``
     on them, for blocks of :data:`BLOCK_FRAMES` frames covering the frames
     that :func:`librosa.istft` overlap-adds for ``n_samples`` samples.
-    Parameters as in :func:`iter_separate`.
+    Parameters as in :func:`iter_separate`; a 2-D ``audio`` of shape
+    (n_channels, n_samples) is taken as its channel average
+    (:func:`mono_frames`).
     """
     n_frames = spectrogram.n_frames
     n_t = spectrogram.n_stft_frames(audio.shape[-1])
@@ -117,7 +168,7 @@ def iter_masks(audio, *, spectrogram, autoencoder, responsibilities, chunk_hop, 
         c_lo, c_hi = chunk_range(f0, f1, n_t, n_frames, chunk_hop)
         s0 = min(f0, c_lo * chunk_hop)
         s1 = min(max(f1, c_hi * chunk_hop + n_frames), n_t)
-        S = spectrogram.stft_frames(audio, s0, s1)
+        S = mono_frames(spectrogram, audio, s0, s1)
         V = spectrogram.scale(np.abs(S).astype(audio.dtype, copy=False))
         estimates = source_estimates(
             V,
@@ -226,8 +277,3 @@ def iter_separate(audio, *, spectrogram, autoencoder, responsibilities, chunk_ho
         carry_env = env[final - origin : length]
     if emitted < end:  # samples no frame reaches are silent
         yield np.zeros((n_src, end - emitted), dtype=audio.dtype)
-
-
-def separate_recording(audio, **kwargs):
-    """All of :func:`iter_separate`'s blocks as one array of shape (n_sources, n_samples)."""
-    return np.concatenate(list(iter_separate(audio, **kwargs)), axis=-1)

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -150,7 +151,11 @@ def _check_readable(path):
 _SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
-def read_audio(path):
+#: Frames decoded at a time into a memory-mapped file (``read_audio(mmap_dir=...)``).
+READ_BLOCK = 1 << 20
+
+
+def read_audio(path, *, mmap_dir=None):
     """Read an audio file as float32 with time on the last axis.
 
     Parameters
@@ -158,6 +163,11 @@ def read_audio(path):
     path : str or Path
         Any format soundfile reads (WAV, FLAC, OGG, MP3, ...). The name may
         hold any bytes, UTF-8 or not.
+    mmap_dir : str or Path, default=None
+        Decode the file block by block into a memory-mapped float32 file in
+        this folder instead of memory, so a long recording costs disk, not
+        RAM. The file is unlinked as soon as it is mapped: nothing is left
+        behind, whatever happens next.
 
     Returns
     -------
@@ -183,22 +193,54 @@ def read_audio(path):
     try:
         # Bytes: libsndfile gets the name as it is on disk, whatever its encoding.
         with sf.SoundFile(os.fsencode(path)) as f:
-            data = f.read(dtype="float32", always_2d=True)
+            if mmap_dir is None:
+                data = f.read(dtype="float32", always_2d=True).T
+            else:
+                data = _decode_to_memmap(f, mmap_dir)
             sr, info = f.samplerate, f.extra_info
+    except OSError as exc:
+        if mmap_dir is not None and exc.errno is not None:  # writing the decoded copy
+            raise OSError(exc.errno, f"cannot decode {name} into {mmap_dir}: {exc}") from exc
+        raise ValueError(f"cannot read audio file {name}: {exc}") from exc
     except Exception as exc:  # soundfile raises several types for unreadable files
         raise ValueError(f"cannot read audio file {name}: {exc}") from exc
-    if data.shape[0] == 0:
+    if data.shape[1] == 0:
         raise ValueError(f"audio file {name} holds no samples.")
     short = _SHORT_DATA.search(info)
     if short:
         warnings.warn(
             f"{name} is truncated: its header claims {short[1]} bytes of audio but the file "
-            f"holds {short[2]}; using the {data.shape[0]} frames present.",
+            f"holds {short[2]}; using the {data.shape[1]} frames present.",
             UserWarning,
             stacklevel=2,
         )
-    audio = check_audio(data.T, name=f"audio file {name}")
-    return (audio[0] if audio.shape[0] == 1 else np.ascontiguousarray(audio)), int(sr)
+    audio = check_audio(data, name=f"audio file {name}")
+    if audio.shape[0] == 1:
+        return audio[0], int(sr)
+    return (audio if mmap_dir is not None else np.ascontiguousarray(audio)), int(sr)
+
+
+def _decode_to_memmap(f, folder):
+    """Decode an open SoundFile into an unlinked memory-mapped (n_channels, n_frames) array.
+
+    The file's space is reserved first (``posix_fallocate``), so a full disk
+    is an ``OSError`` here rather than a crash while writing the mapping.
+    """
+    shape = (f.channels, max(f.frames, 1))
+    fd, tmp = tempfile.mkstemp(prefix=".skaesep-decoded-", suffix=".f32", dir=folder)
+    try:
+        os.unlink(tmp)  # the open descriptor and then the mapping keep the data
+        os.posix_fallocate(fd, 0, 4 * shape[0] * shape[1])
+        data = np.memmap(os.fdopen(fd, "r+b", closefd=False), np.float32, "r+", shape=shape)
+    finally:
+        os.close(fd)
+    n = 0
+    for block in f.blocks(READ_BLOCK, dtype="float32", always_2d=True):
+        if n + len(block) > shape[1]:
+            raise ValueError("the file holds more frames than its header says")
+        data[:, n : n + len(block)] = block.T
+        n += len(block)
+    return data[:, :n]  # a truncated file holds fewer frames than its header claims
 
 
 def audio_files(folder):

@@ -185,10 +185,9 @@ def _demo_figures(
 
 # ---------------------------------------------------------------------------- train
 def cmd_train(args):
-    """Fit a model on a folder of stems (one subfolder per instrument)."""
+    """Fit a model on a folder of stems (one subfolder per instrument), or blind on any audio."""
     from threadpoolctl import threadpool_limits
 
-    from .datasets import load_stems
     from .persistence import save_model
 
     progress = Stages(args.quiet)
@@ -202,6 +201,53 @@ def cmd_train(args):
     n_segment = int(round(args.segment * args.sr))
     if n_segment < 2:
         raise ValueError(f"--segment {args.segment:g} s at {args.sr} Hz holds no audio.")
+    if args.blind:
+        X, labels = _blind_segments(args, n_segment, progress), None
+    else:
+        X, labels = _labelled_segments(args, n_segment, progress)
+    model = _model(args, args.sr)
+    if args.threads:
+        model.set_params(pipeline__autoencoder__n_threads=args.threads)
+    if args.n_sources is not None:
+        if not args.blind:
+            raise ValueError("--n-sources is for --blind training (labels give the sources).")
+        model.set_params(pipeline__clusterer__n_sources=args.n_sources)
+    progress(
+        f"training the '{args.preset}' model" + (" blind, without labels" if args.blind else "")
+    )
+    with threadpool_limits(limits=args.threads):
+        fit_with_progress(model, X, labels, quiet=args.quiet, echo=args.verbose)
+    save_model(model, out)
+    mode = "blind model, " if model.blind_ else ""
+    progress(f"saved {out} ({mode}sources: {', '.join(map(str, model.classes_))})")
+    return 0
+
+
+def _blind_segments(args, n_segment, progress):
+    """Segments of every audio file below the folder, labels unknown (``--blind``)."""
+    import librosa
+
+    from .audio import audio_files, display_name, read_audio
+
+    files = audio_files(args.stems_dir)
+    if not files:
+        raise ValueError(f"no audio files below {display_name(args.stems_dir)}.")
+    segments = []
+    for path in files:
+        audio, sr = read_audio(path)
+        mono = audio if audio.ndim == 1 else audio.mean(axis=0)
+        if sr != args.sr:
+            mono = librosa.resample(mono, orig_sr=sr, target_sr=args.sr)
+        segments.append(_segments(mono, n_segment))
+    X = np.concatenate(segments)
+    progress(f"{len(files)} file(s), no labels: {len(X)} segment(s) of {args.segment:g} s")
+    return X
+
+
+def _labelled_segments(args, n_segment, progress):
+    """Segments of the stems of each instrument subfolder, and their instruments."""
+    from .datasets import load_stems
+
     stems = load_stems(args.stems_dir, sr=args.sr)
     if len(stems.target_names) < 2:
         raise ValueError(
@@ -218,15 +264,7 @@ def cmd_train(args):
         f"{len(stems.data)} file(s), {len(stems.target_names)} instrument(s) "
         f"({', '.join(stems.target_names)}): {len(X)} segment(s) of {args.segment:g} s"
     )
-    model = _model(args, args.sr)
-    if args.threads:
-        model.set_params(pipeline__autoencoder__n_threads=args.threads)
-    progress(f"training the '{args.preset}' model")
-    with threadpool_limits(limits=args.threads):
-        fit_with_progress(model, X, np.asarray(labels), quiet=args.quiet, echo=args.verbose)
-    save_model(model, out)
-    progress(f"saved {out} (sources: {', '.join(map(str, model.classes_))})")
-    return 0
+    return X, np.asarray(labels)
 
 
 # ------------------------------------------------------------------------- separate
@@ -268,7 +306,7 @@ def _separate_track(file, job):
 
     from ._output import TrackWriter
     from .audio import display_name
-    from .separation import separate
+    from .separation import separate_blocks
 
     existing = [p for p in job["paths"].values() if (job["out"] / p).exists()]
     if existing and not job["force"]:
@@ -276,26 +314,32 @@ def _separate_track(file, job):
             f"{display_name(job['out'] / existing[0])} already exists (separated before?); "
             "pass --force to overwrite."
         )
+    job["out"].mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with threadpool_limits(limits=job["threads"]):
-            result = separate(
-                file, job["model"], sources=job["sources"], n_sources=job["n_sources"]
+            # Streamed: the input decoded to a memory map in --out, the
+            # sources written block by block, so memory stays bounded.
+            result = separate_blocks(
+                file,
+                job["model"],
+                sources=job["sources"],
+                n_sources=job["n_sources"],
+                mmap_dir=job["out"],
             )
-    sources = result.sources
-    written = [job["paths"][name] for name in result.names]
-    n_channels = 1 if sources.ndim == 2 else sources.shape[1]
-    with TrackWriter(
-        job["out"],
-        written,
-        job["folder"],
-        result.sr,
-        n_channels,
-        format=job["format"],
-        bit_depth=job["bit_depth"],
-        prefix=job["prefix"],
-    ) as writer:
-        writer.write(sources)
+            written = [job["paths"][name] for name in result.names]
+            with TrackWriter(
+                job["out"],
+                written,
+                job["folder"],
+                result.sr,
+                result.n_channels,
+                format=job["format"],
+                bit_depth=job["bit_depth"],
+                prefix=job["prefix"],
+            ) as writer:
+                for block in result.blocks:
+                    writer.write(block)
     notes = [str(w.message) for w in caught]
     if result.detected is not None:
         notes.append(_presence_note(job["model"].classes_, result.detected))
@@ -587,7 +631,21 @@ def build_parser():
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="fit a model on a folder of stems")
-    train.add_argument("stems_dir", help="folder with one subfolder of recordings per instrument")
+    train.add_argument(
+        "stems_dir",
+        help="folder with one subfolder of recordings per instrument "
+        "(with --blind: any audio files below it, no labels)",
+    )
+    train.add_argument(
+        "--blind",
+        action="store_true",
+        help="train without labels: sources found by timbre grouping, named source_1...",
+    )
+    train.add_argument(
+        "--n-sources",
+        type=_positive(int),
+        help="with --blind: how many sources to find (default: chosen by silhouette)",
+    )
     train.add_argument("-o", "--out", required=True, help="model file to write")
     train.add_argument(
         "--sr", type=_positive(int), default=44100, help="sample rate (default: 44100)"

@@ -74,6 +74,11 @@ class CodeLayerClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     StackedRBMAutoencoder : Produces the codes.
     MaskResynthesizer : Decodes each source's masked code.
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-D (soft clustering of the code units).
+
     Examples
     --------
     >>> import numpy as np

@@ -103,7 +103,7 @@ def _check_not_silent(x, name):
         )
 
 
-def _check_pair(reference_sources, estimated_sources):
+def _check_pair(reference_sources, estimated_sources, filter_length=FILTER_LENGTH):
     ref = _check_sources(reference_sources, "reference_sources")
     est = _check_sources(estimated_sources, "estimated_sources")
     if ref.shape != est.shape:
@@ -112,10 +112,12 @@ def _check_pair(reference_sources, estimated_sources):
             f"(n_sources, n_samples), got {ref.shape} and {est.shape}."
         )
     n_sources, n_samples = ref.shape
-    min_samples = max(2, n_sources) * FILTER_LENGTH
+    if not isinstance(filter_length, Integral) or filter_length < 1:
+        raise ValueError(f"filter_length must be a positive int, got {filter_length!r}.")
+    min_samples = max(2, n_sources) * filter_length
     if n_samples < min_samples:
         raise ValueError(
-            f"BSS Eval with a {FILTER_LENGTH}-tap distortion filter needs at least "
+            f"BSS Eval with a {filter_length}-tap distortion filter needs at least "
             f"{min_samples} samples for {n_sources} source(s), got {n_samples}: with "
             "fewer, the delayed references span (nearly) every signal and the "
             "artifact term is meaningless."
@@ -155,7 +157,7 @@ def _unit_norm(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def _pairwise_bss_eval(ref, est):
+def _pairwise_bss_eval(ref, est, filter_length=FILTER_LENGTH):
     """SDR, SIR, SAR matrices of shape (n_ref, n_est): entry [k, m] scores
     estimate m against reference k."""
     # Imported lazily: importing fast_bss_eval also imports torch when it is
@@ -170,7 +172,7 @@ def _pairwise_bss_eval(ref, est):
     # pairwise=True: the non-pairwise path of fast_bss_eval 0.1.4 calls
     # np.linalg.solve with a stack of vectors, which numpy 2 rejects.
     options = {
-        "filter_length": FILTER_LENGTH,
+        "filter_length": filter_length,
         "use_cg_iter": None,  # direct solver: matches mir_eval (CG does not)
         "zero_mean": False,
         "pairwise": True,
@@ -197,7 +199,9 @@ def _pairwise_bss_eval(ref, est):
     return sdr, sir, sar
 
 
-def bss_eval(reference_sources, estimated_sources, *, compute_permutation=False):
+def bss_eval(
+    reference_sources, estimated_sources, *, compute_permutation=False, filter_length=FILTER_LENGTH
+):
     """BSS Eval v3 source metrics (SDR, SIR, SAR), as ``bss_eval_sources``.
 
     Each estimate is decomposed by least-squares projection onto the
@@ -230,8 +234,9 @@ def bss_eval(reference_sources, estimated_sources, *, compute_permutation=False)
     ------
     ValueError
         If the shapes differ or are not 1-D/2-D, an input is empty, complex,
-        contains NaN or infinity, a source is silent (all zeros), or there are
-        fewer than ``max(2, n_sources) * 512`` samples.
+        contains NaN or infinity, a source is silent (all zeros), there are
+        fewer than ``max(2, n_sources) * filter_length`` samples, or
+        ``filter_length`` is not a positive int.
 
     See Also
     --------
@@ -272,8 +277,8 @@ def bss_eval(reference_sources, estimated_sources, *, compute_permutation=False)
     >>> print(np.round(res.sdr, 1), res.perm)
     [19.8 18.7] [1 0]
     """
-    ref, est = _check_pair(reference_sources, estimated_sources)
-    sdr, sir, sar = _pairwise_bss_eval(ref, est)
+    ref, est = _check_pair(reference_sources, estimated_sources, filter_length)
+    sdr, sir, sar = _pairwise_bss_eval(ref, est, filter_length)
     n_sources = ref.shape[0]
     if compute_permutation:
         rows, perm = linear_sum_assignment(sir, maximize=True)
@@ -300,7 +305,8 @@ def sdr_improvement(reference_sources, estimated_sources, mixture, **kwargs):
     mixture : array-like of shape (n_samples,)
         The mixture the estimates were separated from.
     **kwargs
-        Passed to :func:`bss_eval` for the estimates (``compute_permutation``).
+        Passed to :func:`bss_eval` for the estimates (``compute_permutation``,
+        ``filter_length``); ``filter_length`` is used for the mixture too.
 
     Returns
     -------
@@ -320,10 +326,11 @@ def sdr_improvement(reference_sources, estimated_sources, mixture, **kwargs):
     >>> bool(np.all(sdr_improvement(refs, ests, mix) > 15))
     True
     """
-    ref, est = _check_pair(reference_sources, estimated_sources)
+    filter_length = kwargs.get("filter_length", FILTER_LENGTH)
+    ref, est = _check_pair(reference_sources, estimated_sources, filter_length)
     mix = _check_mixture(mixture, ref.shape[1])
     sdr_est = bss_eval(ref, est, **kwargs).sdr
-    sdr_mix = bss_eval(ref, np.broadcast_to(mix, ref.shape)).sdr
+    sdr_mix = bss_eval(ref, np.broadcast_to(mix, ref.shape), filter_length=filter_length).sdr
     return sdr_est - sdr_mix
 
 

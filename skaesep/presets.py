@@ -69,6 +69,11 @@ def make_preset(name, *, sr=44100, random_state=None, **autoencoder_params):
     -------
     model : MaskResynthesizer
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section IV-B (the report's network).
+
     Examples
     --------
     >>> from skaesep.presets import make_preset

@@ -74,6 +74,11 @@ def pretrain_rbm(
     errors : list of float
         Mean squared one-step reconstruction error after each epoch.
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-C (greedy RBM pretraining).
+
     Examples
     --------
     >>> import numpy as np

@@ -12,13 +12,14 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
-from ._separation_engine import separate_recording, source_energies
+from ._separation_engine import code_moments, iter_separate, source_energies
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from ._timbre import timbre_clusters, timbre_features
 from .audio import check_audio
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
 from .discriminative import discriminative_fine_tune
+from .metrics import bss_eval
 from .spectrogram import SpectrogramTransformer, window_length
 
 
@@ -54,6 +55,11 @@ def make_separation_pipeline(
     -------
     pipeline : Pipeline
         Steps ``"spectrogram"``, ``"autoencoder"`` and ``"clusterer"``.
+
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III (the whole pipeline).
 
     Examples
     --------
@@ -181,6 +187,12 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     See Also
     --------
     make_separation_pipeline : Builds the pipeline this separates with.
+
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, sections III-D (identification and
+       resynthesis) and V (the proposed improvements).
 
     Examples
     --------
@@ -322,12 +334,10 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )
         return pipeline
 
-    def _presence_features(self, mono):
+    def _presence_features(self, audio):
         """Mean and deviation of each code unit over a recording's chunks."""
         spectrogram, autoencoder, _ = self._steps()
-        V = spectrogram.scale(np.abs(spectrogram.stft(mono)))
-        codes = autoencoder.encode(spectrogram.to_chunks(V))
-        return np.concatenate([codes.mean(axis=0), codes.std(axis=0)])
+        return code_moments(audio, spectrogram=spectrogram, autoencoder=autoencoder)
 
     def _fit_presence(self, clips, labels):
         """One logistic regression per source on codes of random training mixtures.
@@ -370,11 +380,11 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.presence_coef_ = np.array(coef)
         self.presence_intercept_ = np.array(intercept)
 
-    def _energy_shares(self, mono):
-        """Share of the mixture's energy that each source's mask takes."""
+    def _energy_shares(self, audio):
+        """Share of the mixture's energy (channels averaged) that each source's mask takes."""
         spectrogram, autoencoder, clusterer = self._steps()
         energies = source_energies(
-            mono,
+            audio,
             spectrogram=spectrogram,
             autoencoder=autoencoder,
             responsibilities=clusterer.responsibilities_.T,
@@ -411,8 +421,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 'blind_method="timbre") to use sources="auto".'
             )
         audio = check_audio(audio)
-        mono = audio if audio.ndim == 1 else audio.mean(axis=0)
-        z = (self._presence_features(mono) - self.presence_mean_) / self.presence_scale_
+        z = (self._presence_features(audio) - self.presence_mean_) / self.presence_scale_
         proba = expit(self.presence_coef_ @ z + self.presence_intercept_)
         present = proba >= self.presence_threshold
         present[np.argmax(proba)] = True
@@ -519,19 +528,59 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             If ``audio`` fails :func:`skaesep.audio.check_audio` (e.g. a
             time-first array), or ``sources`` names no source of ``classes_``.
         """
+        names, blocks = self.separate_blocks(audio, sources, n_sources=n_sources)
+        out = np.concatenate(list(blocks), axis=-1)
+        return (out, names) if return_names else out
+
+    def separate_blocks(self, audio, sources=None, *, n_sources=None):
+        """Separate a recording block by block, for streaming long files to disk.
+
+        The same separation as :meth:`separate` (which joins these blocks),
+        with memory bounded by the block size (about 6 s of audio at
+        44.1 kHz) whatever the recording's length: ``audio`` may be a
+        memory-mapped file (:func:`skaesep.audio.read_audio` with
+        ``mmap_dir``). Which sources to return is decided first, from the
+        whole recording (presence or energy, block by block too).
+
+        Parameters
+        ----------
+        audio, sources, n_sources
+            As in :meth:`separate`.
+
+        Returns
+        -------
+        names : ndarray of shape (n_sources,)
+            Names of the returned sources.
+        blocks : generator of ndarray of shape (n_sources, m) or (n_sources, n_channels, m)
+            Consecutive blocks of the sources; their lengths add up to
+            ``n_samples`` and each block's sources sum to that stretch of
+            ``audio``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`separate`, before any block is computed.
+        """
         check_is_fitted(self)
         audio = check_audio(audio)
         keep, names = self._select_sources(audio, sources, n_sources)
+        spectrogram, autoencoder, clusterer = self._steps()
+        params = dict(
+            spectrogram=spectrogram,
+            autoencoder=autoencoder,
+            responsibilities=clusterer.responsibilities_.T[keep],
+            chunk_hop=self._chunk_hop(),
+            mask_power=self.mask_power,
+        )
         if audio.ndim == 1:
-            out = self._separate_one(audio, keep)
-        else:
-            out = np.stack([self._separate_one(channel, keep) for channel in audio], axis=1)
-        return (out, names) if return_names else out
+            return names, iter_separate(audio, **params)
+        # The channels' blocks have the same lengths: they follow the frame grid.
+        channels = [iter_separate(channel, **params) for channel in audio]
+        return names, (np.stack(block, axis=1) for block in zip(*channels))
 
     def _select_sources(self, audio, sources, n_sources):
         """Indices into ``classes_`` of the sources to return, and their names."""
         all_names = list(self.classes_)
-        mono = audio if audio.ndim == 1 else audio.mean(axis=0)
         shares = None
         if isinstance(sources, str):
             if sources != "auto":
@@ -540,7 +589,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 )
             if n_sources is not None:
                 raise ValueError('give sources="auto" or n_sources, not both.')
-            detected = self.detect_sources(mono)
+            detected = self.detect_sources(audio)
             keep = np.searchsorted(self.classes_, detected.present)
         elif sources is not None:
             sources = list(sources)
@@ -558,33 +607,98 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     f"n_sources must be between 1 and {len(keep)} (the model's sources), "
                     f"got {n_sources}."
                 )
-            shares = self._energy_shares(mono)
+            shares = self._energy_shares(audio)
             keep = keep[np.argsort(-shares[keep], kind="stable")[:n_sources]]
             if not self.blind_:
                 keep = np.sort(keep) if sources is None else keep
         if self.blind_:
-            shares = self._energy_shares(mono) if shares is None else shares
+            shares = self._energy_shares(audio) if shares is None else shares
             keep = keep[np.argsort(-shares[keep], kind="stable")]
             return keep, np.array([f"source_{i + 1}" for i in range(len(keep))])
         return keep, self.classes_[keep]
 
-    def _separate_one(self, y, keep=None):
-        """Sources of one recording (see :mod:`skaesep._separation_engine`)."""
-        spectrogram, autoencoder, clusterer = self._steps()
-        R = clusterer.responsibilities_.T
-        return separate_recording(
-            y,
-            spectrogram=spectrogram,
-            autoencoder=autoencoder,
-            responsibilities=R if keep is None else R[keep],
-            chunk_hop=self._chunk_hop(),
-            mask_power=self.mask_power,
-        )
+    def score(self, X, y):
+        """Mean SDR of the separation of two-instrument mixtures of labelled clips.
+
+        The mixtures are built from held-out isolated clips, deterministically:
+        every pair of non-silent clips ``i < j`` with ``y[i] != y[j]`` (at most
+        ``SCORE_MAX_PAIRS`` of them, drawn without replacement with seed 0 when
+        there are more), each clip rescaled to the pair's mean RMS (equal
+        gain) and the two added. Each mixture is separated into the pair's
+        instruments (``separate(mix, sources=[y[i], y[j]])``), or, for a blind
+        model, into its two largest sources, matched to the clips by the
+        permutation of best SIR. The score is the mean over pairs and both
+        sources of the BSS Eval SDR (:func:`skaesep.metrics.bss_eval`) with a
+        ``SCORE_FILTER_LENGTH``-tap distortion filter (at most half a clip,
+        for very short clips). Higher is better, so
+        :class:`~sklearn.model_selection.GridSearchCV` needs no ``scoring``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Isolated instruments, as ``fit`` takes them (the length seen in
+            ``fit``).
+        y : array-like of shape (n_clips,)
+            Instrument of each clip; for an identified model, entries of
+            ``classes_``.
+
+        Returns
+        -------
+        score : float
+            Mean SDR in dB.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` is missing, no two non-silent clips have different
+            instruments, or (identified model) an instrument is not in
+            ``classes_``.
+        """
+        check_is_fitted(self)
+        if y is None:
+            raise ValueError("score needs y, the instrument of each clip of X.")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=False)
+        rms = np.sqrt(np.mean(X.astype(np.float64) ** 2, axis=1))
+        pairs = [
+            (i, j)
+            for i in range(len(X))
+            for j in range(i + 1, len(X))
+            if y[i] != y[j] and rms[i] > 0 and rms[j] > 0
+        ]
+        if not pairs:
+            raise ValueError(
+                "score needs at least two non-silent clips of different instruments, "
+                f"got instruments {np.unique(y).tolist()}."
+            )
+        if len(pairs) > SCORE_MAX_PAIRS:
+            chosen = np.random.RandomState(0).choice(len(pairs), SCORE_MAX_PAIRS, replace=False)
+            pairs = [pairs[k] for k in np.sort(chosen)]
+        filter_length = min(SCORE_FILTER_LENGTH, X.shape[1] // 2)
+        sdrs = []
+        for i, j in pairs:
+            gain = (rms[i] + rms[j]) / 2
+            refs = np.stack([X[i] * (gain / rms[i]), X[j] * (gain / rms[j])])
+            mix = refs.sum(axis=0)
+            if self.blind_:
+                est = self.separate(mix, n_sources=2)
+            else:
+                est = self.separate(mix, sources=[y[i], y[j]])
+            result = bss_eval(
+                refs, est, compute_permutation=self.blind_, filter_length=filter_length
+            )
+            sdrs.append(result.sdr)
+        return float(np.mean(sdrs))
 
     def _chunk_hop(self):
         spectrogram, _, _ = self._steps()
         return self.chunk_hop or max(1, spectrogram.n_frames // 2)
 
+
+#: Mixtures of clip pairs that :meth:`MaskResynthesizer.score` separates at most.
+SCORE_MAX_PAIRS = 50
+
+#: Taps of the BSS Eval distortion filter of :meth:`MaskResynthesizer.score`.
+SCORE_FILTER_LENGTH = 64
 
 #: Random training mixtures that fit the presence detector.
 _PRESENCE_MIXTURES = 200

@@ -70,12 +70,46 @@ def separate(audio, model, *, sr=None, sources="auto", n_sources=None):
     >>> out.sources.shape, out.names.tolist(), out.sr
     ((2, 2, 4000), ['loud', 'soft'], 16000)
     """
+    result = separate_blocks(audio, model, sr=sr, sources=sources, n_sources=n_sources)
+    sources_ = np.concatenate(list(result.pop("blocks")), axis=-1)
+    return Bunch(sources=sources_, **result)
+
+
+def separate_blocks(audio, model, *, sr=None, sources="auto", n_sources=None, mmap_dir=None):
+    """:func:`separate`, block by block: the way to stream a long file to disk.
+
+    Memory stays bounded by a block (about 6 s of audio) whatever the
+    recording's length when the file is at the model's sample rate and
+    ``mmap_dir`` is given; at another rate the whole recording is resampled
+    in memory first.
+
+    Parameters
+    ----------
+    audio, model, sr, sources, n_sources
+        As in :func:`separate`.
+    mmap_dir : str or Path, default=None
+        For a file ``audio``: decode it into a memory-mapped file in this
+        folder (:func:`skaesep.audio.read_audio`) instead of memory.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        ``blocks`` (a generator of float32 arrays of shape (n_sources, m) or
+        (n_sources, n_channels, m), consecutive stretches of the sources),
+        ``names``, ``sr``, ``detected`` as in :func:`separate`, and
+        ``n_channels`` (1 for mono audio).
+
+    Raises
+    ------
+    ValueError
+        As :func:`separate`, before any block is computed.
+    """
     if isinstance(model, (str, Path)):
         model = load_model(model)
     check_is_fitted(model)
     model_sr = model.pipeline_[0].sr
     if isinstance(audio, (str, Path)):
-        audio, sr = read_audio(audio)
+        audio, sr = read_audio(audio, mmap_dir=mmap_dir)
     else:
         audio = check_audio(audio)
         if sr is None:
@@ -93,10 +127,15 @@ def separate(audio, model, *, sr=None, sources="auto", n_sources=None):
             sources = None  # a model without a presence detector separates into all
         else:
             detected = model.detect_sources(x)
-    estimates, names = model.separate(x, sources, n_sources=n_sources, return_names=True)
+    names, blocks = model.separate_blocks(x, sources, n_sources=n_sources)
     if sr != model_sr:
+        estimates = np.concatenate(list(blocks), axis=-1)
         estimates = librosa.resample(estimates, orig_sr=model_sr, target_sr=sr)
-        estimates = librosa.util.fix_length(estimates, size=n_samples)
+        blocks = iter([librosa.util.fix_length(estimates, size=n_samples)])
     return Bunch(
-        sources=estimates.astype(np.float32, copy=False), names=names, sr=sr, detected=detected
+        blocks=(b.astype(np.float32, copy=False) for b in blocks),
+        names=names,
+        sr=sr,
+        detected=detected,
+        n_channels=1 if audio.ndim == 1 else audio.shape[0],
     )

@@ -27,6 +27,11 @@ def window_length(sr, bandwidth):
     m : int
         Window length, rounded to the nearest sample.
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-A (the window length rule).
+
     Examples
     --------
     >>> window_length(44100, 75)
@@ -92,6 +97,11 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     Rows of ``transform`` hold a clip's chunks one after another, each chunk
     frame after frame with the ``n_bins_`` bins of a frame contiguous. The last
     chunk is padded with silent frames.
+
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-A and III-B (STFT, chunks and scaling).
 
     Examples
     --------
@@ -278,22 +288,24 @@ class SpectrogramTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         Parameters
         ----------
-        audio : ndarray of shape (n_samples,)
-            One waveform.
+        audio : ndarray of shape (..., n_samples)
+            Waveforms, time on the last axis (a memory-mapped file works:
+            only the samples needed are read).
         start, stop : int
             Frame range, ``0 <= start < stop <= n_stft_frames(n_samples)``.
 
         Returns
         -------
-        S : ndarray of shape ``(n_bins_, stop - start)``
+        S : ndarray of shape ``(..., n_bins_, stop - start)``
         """
         n_fft, hop = self.win_length_, self.hop_length_
         # Samples of the centred (zero-padded by n_fft // 2) signal these frames see.
         first = start * hop - n_fft // 2
-        segment = np.zeros((stop - start - 1) * hop + n_fft, dtype=audio.dtype)
-        a, b = max(first, 0), min(first + segment.size, audio.shape[-1])
+        length = (stop - start - 1) * hop + n_fft
+        segment = np.zeros((*audio.shape[:-1], length), dtype=audio.dtype)
+        a, b = max(first, 0), min(first + length, audio.shape[-1])
         if b > a:
-            segment[a - first : b - first] = audio[a:b]
+            segment[..., a - first : b - first] = audio[..., a:b]
         return librosa.stft(
             segment, n_fft=n_fft, hop_length=hop, win_length=n_fft, window=WINDOW, center=False
         )

@@ -229,3 +229,40 @@ def test_separate_without_model_uses_the_builtin_default(tmp_path):
     assert written == sorted(load_model("default").classes_)
     total = sum(sf.read(out / "tune" / f"{name}.wav")[0] for name in written)
     np.testing.assert_allclose(total, mono, atol=1e-3)  # resampled to 44.1 kHz and back
+
+
+def test_blind_training_on_unlabelled_files_and_n_sources(tmp_path, capsys):
+    from skaesep.persistence import model_info
+
+    data = tmp_path / "music"
+    (data / "nested").mkdir(parents=True)
+    for k, name in enumerate(["flute", "drums", "flute", "drums"]):
+        folder = data / "nested" if k % 2 else data
+        clip = make_instrument_stem(name, duration=2.0, sr=8000, random_state=k)
+        sf.write(folder / f"take{k}.wav", clip, 8000)  # any names, no labels
+    model = tmp_path / "blind.skaesep"
+    args = ["train", str(data), "-o", str(model), "--blind", "--n-sources", "2"]
+    assert main([*args, "--preset", "demo", "--sr", "8000", "--segment", "1"]) == 0
+    assert "blind model, sources: source_1, source_2" in capsys.readouterr().out
+    assert model_info(model)["mode"] == "blind"
+    mix = make_instrument_stem("flute", duration=1.5, sr=8000, random_state=9)
+    mix = mix + make_instrument_stem("drums", duration=1.5, sr=8000, random_state=10)
+    sf.write(tmp_path / "mix.wav", mix, 8000)
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "mix.wav"), "-n", str(model), "-o", str(out),
+                 "--n-sources", "2", "-q"]) == 0  # fmt: skip
+    stems = sorted(p.name for p in (out / "mix").iterdir())
+    assert stems == ["source_1.wav", "source_2.wav"]
+    total = sum(sf.read(out / "mix" / name)[0] for name in stems)
+    np.testing.assert_allclose(total, mix, atol=1e-4)
+
+
+def test_n_sources_without_blind_is_refused(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for k, name in enumerate("ab"):
+        sf.write(tmp_path / name / "x.wav", make_instrument_stem("flute", duration=1.0,
+                 sr=8000, random_state=k), 8000)  # fmt: skip
+    args = ["train", str(tmp_path), "-o", str(tmp_path / "m.skaesep"), "--n-sources", "2"]
+    assert main([*args, "--preset", "demo", "--sr", "8000", "--segment", "1"]) == 2
+    assert "--n-sources is for --blind training" in capsys.readouterr().err

@@ -469,7 +469,7 @@ def test_midi_file_bytes(render_script):
     ]
 
 
-@pytest.mark.parametrize("instrument", INSTRUMENTS)
+@pytest.mark.parametrize("instrument", INSTRUMENTS + ("cello", "trumpet", "clarinet"))
 def test_render_sequences(render_script, instrument):
     rs = render_script
     duration = 12.0
@@ -485,6 +485,7 @@ def test_render_sequences(render_script, instrument):
     assert all(msg[0] & 0x0F == channel for _, msg in events)
     programs = [msg[1] for _, msg in events if msg[0] & 0xF0 == 0xC0]
     expected = {"drums": 0, "piano": 0, "guitar": 24, "violin": 40, "flute": 73}
+    expected.update(cello=42, trumpet=56, clarinet=71)
     assert programs == [expected[instrument]]
 
     ons = [(t, msg[1]) for t, msg in events if msg[0] & 0xF0 == 0x90 and msg[2] > 0]
@@ -510,7 +511,8 @@ def test_render_sequences(render_script, instrument):
 
 def test_render_seeds(render_script):
     rs = render_script
-    for instrument in INSTRUMENTS:
+    assert rs.ALL_INSTRUMENTS[:5] == rs.INSTRUMENTS == INSTRUMENTS  # the defaults
+    for instrument in rs.ALL_INSTRUMENTS:
         a = rs.note_sequence(instrument, 5.0, rs.clip_rng(0, instrument, 0))
         b = rs.note_sequence(instrument, 5.0, rs.clip_rng(0, instrument, 0))
         held_out = rs.note_sequence(instrument, 5.0, rs.clip_rng(1, instrument, 0))

@@ -200,6 +200,24 @@ def test_perfect_estimate_is_clipped_without_warnings():
     assert np.all(res.sar > 100)
 
 
+def test_filter_length_sets_the_delays_counted_as_target():
+    refs, rng = _sources(("violin", "drums"))
+    refs = refs[:, :4096]
+    # A one-sample delay: outside a 1-tap filter (a gain), inside a 2-tap one
+    # (but for the sample it pushes out of the signal).
+    delayed = np.concatenate([np.zeros((2, 1)), refs[:, :-1]], axis=1)
+    assert np.all(bss_eval(refs, delayed, filter_length=2).sdr > 30)
+    assert np.all(bss_eval(refs, delayed, filter_length=1).sdr < 10)
+    mix = refs.sum(axis=0)
+    np.testing.assert_allclose(
+        sdr_improvement(refs, [mix, mix], mix, filter_length=64), 0.0, atol=1e-9
+    )
+    with pytest.raises(ValueError, match="filter_length must be a positive int"):
+        bss_eval(refs, delayed, filter_length=0)
+    with pytest.raises(ValueError, match="2049-tap distortion filter needs at least 4098"):
+        bss_eval(refs, delayed, filter_length=2049)
+
+
 def test_scale_invariance_including_tiny_signals():
     # fast_bss_eval floors signal norms at 1e-6 when normalising; signals with
     # a smaller norm must still be scored correctly.

@@ -4,6 +4,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from skaesep import MaskResynthesizer, SpectrogramTransformer, make_separation_pipeline
+from skaesep.metrics import bss_eval
+from skaesep.resynthesis import SCORE_FILTER_LENGTH
 
 SR = 8000
 
@@ -79,6 +81,40 @@ def test_bad_input_is_rejected(separator):
         MaskResynthesizer(Pipeline([("s", SpectrogramTransformer())])).fit(_stems())
 
 
+def _mixture_sdr(clips):
+    """Mean SDR of the unseparated mixture over the pairs that ``score`` builds."""
+    sdrs = []
+    for i in range(len(clips)):
+        for j in range(i + 1, len(clips)):
+            rms = np.sqrt(np.mean(clips[[i, j]].astype(np.float64) ** 2, axis=1))
+            refs = clips[[i, j]] * (rms.mean() / rms)[:, None]
+            mix = refs.sum(axis=0)
+            sdrs.append(bss_eval(refs, [mix, mix], filter_length=SCORE_FILTER_LENGTH).sdr)
+    return np.mean(sdrs)
+
+
+def test_score_is_deterministic_over_subsampled_pairs(separator):
+    clips = np.concatenate([_stems(seed=s) for s in range(10, 18)])  # 8 tones, 8 noises
+    labels = ["tone", "noise"] * 8
+    score = separator.score(clips, labels)  # 64 pairs: SCORE_MAX_PAIRS are drawn
+    assert score == separator.score(clips, labels)
+    assert score > _mixture_sdr(clips[:2])
+
+
+def test_score_rejects_bad_labels(separator):
+    clips = _stems(seed=1)
+    with pytest.raises(ValueError, match="score needs y"):
+        separator.score(clips, None)
+    with pytest.raises(ValueError, match="two non-silent clips of different instruments"):
+        separator.score(clips, ["tone", "tone"])
+    with pytest.raises(ValueError, match="two non-silent clips of different instruments"):
+        separator.score(np.stack([clips[0], 0 * clips[1]]), ["tone", "noise"])
+    with pytest.raises(ValueError, match="must name entries of classes_"):
+        separator.score(clips, ["tone", "cello"])
+    with pytest.raises(ValueError, match="features"):
+        separator.score(clips[:, :-1], ["tone", "noise"])
+
+
 @pytest.fixture(scope="module")
 def four_instruments():
     from skaesep.datasets import make_instrument_stem
@@ -100,6 +136,19 @@ def four_instruments():
     return sep.fit(X, [n for n in names for _ in (0, 1)]), sr
 
 
+def test_score_beats_the_unseparated_mixture_on_synthetic_instruments(four_instruments):
+    from skaesep.datasets import make_instrument_stem
+
+    sep, sr = four_instruments
+    names = ["drums", "flute", "piano", "violin"]
+    held_out = np.stack(
+        [make_instrument_stem(n, duration=6.0, sr=sr, random_state=9) for n in names]
+    )
+    score = sep.score(held_out, names)
+    assert score > _mixture_sdr(held_out) + 1.0
+    assert score == sep.score(held_out, names)
+
+
 @pytest.mark.parametrize("pair", [("drums", "flute"), ("drums", "violin")])
 def test_presence_detection_finds_the_two_of_four_instruments(four_instruments, pair):
     from skaesep.datasets import make_instrument_stem
@@ -115,7 +164,6 @@ def test_presence_detection_finds_the_two_of_four_instruments(four_instruments, 
 
 def test_blind_fit_separates_two_unlabelled_instruments(tmp_path):
     from skaesep.datasets import make_instrument_stem
-    from skaesep.metrics import bss_eval
     from skaesep.presets import make_preset
 
     sr = 16000
@@ -143,5 +191,6 @@ def test_blind_fit_separates_two_unlabelled_instruments(tmp_path):
     got = bss_eval(refs, est, compute_permutation=True)["sdr"].mean()
     mixture = bss_eval(refs, np.stack([mix, mix]))["sdr"].mean()
     assert got > mixture + 1.0
+    assert sep.score(refs, ["drums", "flute"]) > _mixture_sdr(refs) + 1.0
     with pytest.raises(ValueError, match="n_sources must be between"):
         sep.separate(mix, n_sources=sep.n_sources_ + 1)
