@@ -226,7 +226,7 @@ def test_separate_without_model_uses_the_builtin_default(tmp_path):
     out = tmp_path / "out"
     assert main(["separate", str(tmp_path / "tune.wav"), "--out", str(out), "--quiet"]) == 0
     written = sorted(p.stem for p in (out / "tune").iterdir())
-    assert written == sorted(load_model("default").classes_)
+    assert written and set(written) <= set(load_model("default").classes_)  # those it found
     total = sum(sf.read(out / "tune" / f"{name}.wav")[0] for name in written)
     np.testing.assert_allclose(total, mono, atol=1e-3)  # resampled to 44.1 kHz and back
 
