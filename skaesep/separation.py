@@ -127,6 +127,7 @@ def separate_blocks(audio, model, *, sr=None, sources="auto", n_sources=None, mm
             sources = None  # a model without a presence detector separates into all
         else:
             detected = model.detect_sources(x)
+            sources = list(detected.present)  # detected once, not again by the model
     names, blocks = model.separate_blocks(x, sources, n_sources=n_sources)
     if sr != model_sr:
         estimates = np.concatenate(list(blocks), axis=-1)
