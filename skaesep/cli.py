@@ -225,20 +225,13 @@ def cmd_train(args):
 
 def _blind_segments(args, n_segment, progress):
     """Segments of every audio file below the folder, labels unknown (``--blind``)."""
-    import librosa
-
-    from .audio import audio_files, display_name, read_audio
+    from .audio import audio_files, display_name
+    from .datasets import _read_clip
 
     files = audio_files(args.stems_dir)
     if not files:
         raise ValueError(f"no audio files below {display_name(args.stems_dir)}.")
-    segments = []
-    for path in files:
-        audio, sr = read_audio(path)
-        mono = audio if audio.ndim == 1 else audio.mean(axis=0)
-        if sr != args.sr:
-            mono = librosa.resample(mono, orig_sr=sr, target_sr=args.sr)
-        segments.append(_segments(mono, n_segment))
+    segments = [_segments(_read_clip(path, args.sr, mono=True)[0], n_segment) for path in files]
     X = np.concatenate(segments)
     progress(f"{len(files)} file(s), no labels: {len(X)} segment(s) of {args.segment:g} s")
     return X
