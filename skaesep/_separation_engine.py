@@ -21,7 +21,7 @@ from .spectrogram import WINDOW
 
 #: STFT frames separated at a time (about 6 s at 44.1 kHz): bounds memory and
 #: keeps the encode/decode products a thousand chunks tall (1024 vs 4096 frames:
-#: 0.94 vs 1.08 GB peak RSS on a 60-minute file, the same speed; docs/streaming.rst).
+#: 0.94 vs 1.08 GB peak RSS on a 60-minute file, the same speed; docs/bad_input.rst).
 BLOCK_FRAMES = 1024
 
 
