@@ -114,6 +114,14 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     sklearn.neural_network.BernoulliRBM : A single RBM, trained by PCD.
     CodeLayerClusterer : Groups the code layer's units into sources.
 
+    References
+    ----------
+    .. [1] "An Autoencoder as a Naive Approach to Audio Source Separation",
+       the report this package implements, section III-C (stacked RBMs,
+       unrolling and cross-entropy fine-tuning).
+    .. [2] G. E. Hinton and R. R. Salakhutdinov, "Reducing the dimensionality
+       of data with neural networks", Science 313 (5786), pp. 504-507, 2006.
+
     Examples
     --------
     >>> import numpy as np
