@@ -15,7 +15,9 @@ choice of the source permutation and the conversion of the library's squared
 cosines to decibels.
 
 Also here: :func:`ideal_ratio_mask`, the oracle (ceiling) estimates of any
-method that masks the mixture STFT, and :func:`format_table` for the CLI.
+method that masks the mixture STFT, :func:`reconstruction_error`, the
+autoencoder's error on a spectrogram (report Fig. 5), and :func:`format_table`
+for the CLI.
 
 Conventions
 -----------
@@ -37,6 +39,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.utils import Bunch
 from threadpoolctl import threadpool_limits
 
+from ._base import binary_cross_entropy
 from ._masking import ratio_masks
 from ._sklearn_compat import Interval, validate_params
 
@@ -47,6 +50,7 @@ __all__ = [
     "evaluate_separation",
     "format_table",
     "ideal_ratio_mask",
+    "reconstruction_error",
     "sdr_improvement",
 ]
 
@@ -467,6 +471,70 @@ def ideal_ratio_mask(sources, *, n_fft=1064, hop_length=266, window="hamming", p
 
     masks = ratio_masks(np.abs(spec), power)
     return librosa.istft(masks * mix_spec, length=n_samples, **stft)
+
+
+# ---------------------------------------------------------------------------
+# reconstruction
+# ---------------------------------------------------------------------------
+
+
+def reconstruction_error(inputs, reconstruction):
+    """The autoencoder's error on a scaled spectrogram (report Fig. 5).
+
+    Parameters
+    ----------
+    inputs : array-like
+        The network's input ``V``, values in [0, 1] (e.g.
+        ``SpectrogramTransformer.scale`` of a magnitude spectrogram).
+    reconstruction : array-like of the same shape
+        The network's output ``V_hat`` for it, values in [0, 1].
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        ``cross_entropy``: the report's loss, the mean binary cross-entropy
+        per value; ``snr``: the spectral signal-to-noise ratio
+        ``10 log10(sum V**2 / sum (V - V_hat)**2)`` in dB, clipped to
+        ``[-MAX_DB, MAX_DB]`` (a perfect reconstruction gives ``MAX_DB``).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, a value is outside [0, 1], or the inputs are all
+        zero (the SNR of silence is undefined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaesep.metrics import reconstruction_error
+    >>> V = np.array([[1.0, 0.5], [0.5, 0.0]])
+    >>> err = reconstruction_error(V, 0.9 * V)
+    >>> round(err.snr, 1)
+    20.0
+    >>> round(err.cross_entropy, 3)
+    0.375
+    """
+    V = np.asarray(inputs, dtype=np.float64)
+    V_hat = np.asarray(reconstruction, dtype=np.float64)
+    if V.shape != V_hat.shape or V.size == 0:
+        raise ValueError(
+            f"inputs and reconstruction must be non-empty arrays of one shape, got "
+            f"{V.shape} and {V_hat.shape}."
+        )
+    for name, x in (("inputs", V), ("reconstruction", V_hat)):
+        if not np.all((x >= 0) & (x <= 1)):
+            raise ValueError(
+                f"{name} must hold values in [0, 1] (the network's scaled spectrogram), "
+                f"got values in [{np.nanmin(x):g}, {np.nanmax(x):g}]."
+            )
+    if not V.any():
+        raise ValueError("inputs are all zero (silence): the spectral SNR is undefined.")
+    with np.errstate(divide="ignore"):
+        snr = 10 * np.log10(np.sum(V**2) / np.sum((V - V_hat) ** 2))
+    return Bunch(
+        cross_entropy=float(binary_cross_entropy(V, V_hat)),
+        snr=float(np.clip(snr, -MAX_DB, MAX_DB)),
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from skaesep.metrics import (
     evaluate_separation,
     format_table,
     ideal_ratio_mask,
+    reconstruction_error,
     sdr_improvement,
 )
 
@@ -444,3 +445,28 @@ def test_bad_mixture(pair):
         sdr_improvement(refs, ests, np.zeros(refs.shape[1]))
     with pytest.raises(ValueError, match="mixture contains NaN"):
         sdr_improvement(refs, ests, np.full(refs.shape[1], np.nan))
+
+
+def test_reconstruction_error_is_the_reports_loss_and_the_spectral_snr():
+    rng = np.random.default_rng(0)
+    V = rng.random((20, 30))
+    V_hat = np.clip(V + 0.05 * rng.standard_normal(V.shape), 0.01, 0.99)
+    err = reconstruction_error(V, V_hat)
+    expected = -np.mean(V * np.log(V_hat) + (1 - V) * np.log(1 - V_hat))
+    np.testing.assert_allclose(err.cross_entropy, expected, rtol=1e-9)
+    noise = V - V_hat
+    np.testing.assert_allclose(err.snr, 10 * np.log10((V**2).sum() / (noise**2).sum()))
+    # Halving the error adds 6 dB; a perfect reconstruction is clipped to MAX_DB.
+    half = reconstruction_error(V, V - noise / 2)
+    np.testing.assert_allclose(half.snr - err.snr, 20 * np.log10(2))
+    assert reconstruction_error(V, V).snr == MAX_DB
+
+
+def test_reconstruction_error_bad_input():
+    V = np.full((3, 4), 0.5)
+    with pytest.raises(ValueError, match=r"one shape, got \(3, 4\) and \(4, 3\)"):
+        reconstruction_error(V, V.T)
+    with pytest.raises(ValueError, match=r"reconstruction must hold values in \[0, 1\]"):
+        reconstruction_error(V, V + 1)
+    with pytest.raises(ValueError, match="inputs are all zero"):
+        reconstruction_error(np.zeros((3, 4)), V)
