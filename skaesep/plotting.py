@@ -216,6 +216,24 @@ def plot_reconstruction(
     return fig
 
 
+def _stagger_crowded_labels(ax):
+    """Move every other x tick label two lines down if neighbouring labels would overlap."""
+    labels = ax.get_xticklabels()
+    if len(labels) < 2:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    left, right = ax.get_xlim()
+    scale = ax.get_window_extent(renderer).width / (right - left)
+    centres = (np.asarray(ax.get_xticks()) - left) * scale
+    half_widths = np.array([t.get_window_extent(renderer).width / 2 for t in labels])
+    if np.all(np.diff(centres) > 1.1 * (half_widths[:-1] + half_widths[1:])):
+        return
+    texts = [t.get_text() for t in labels]
+    ax.set_xticks(
+        ax.get_xticks(), labels=[("\n\n" if k % 2 else "") + t for k, t in enumerate(texts)]
+    )
+
+
 @validate_params(
     {
         "mean_codes": ["array-like"],
@@ -231,7 +249,8 @@ def plot_code_activations(mean_codes, instruments, *, sort=True, ax=None):
     With ``sort=True`` the units (columns) are grouped by the instrument they
     respond to most (the argmax of their column), each group from its most to
     its least active unit; the groups are separated by white lines, named on
-    the unit axis with their size, and the block where a group meets its own
+    the unit axis with their size (every other name two lines lower when
+    neighbouring names would overlap), and the block where a group meets its own
     instrument is outlined. A code that separates the instruments shows bright
     outlined blocks on a dark background.
 
@@ -318,6 +337,7 @@ def plot_code_activations(mean_codes, instruments, *, sort=True, ax=None):
                 if keep
             ],
         )
+        _stagger_crowded_labels(ax)
         ax.set_xlabel("code-layer units, grouped by the instrument they respond to most")
     else:
         ax.set_xlabel("code-layer unit")

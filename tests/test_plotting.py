@@ -128,6 +128,15 @@ def test_code_units_are_sorted_by_the_instrument_they_prefer():
     assert _colorbar_labels(fig) == ["Mean activation (0 = off, 1 = on)"]
 
 
+def test_code_group_names_of_narrow_groups_are_staggered():
+    codes = np.full((3, 300), 0.2)
+    codes[0, :2] = codes[1, 2:4] = codes[2, 4:] = 0.9  # two groups of 2 units side by side
+    labels = [
+        t.get_text() for t in plot_code_activations(codes, list("abc")).axes[0].get_xticklabels()
+    ]
+    assert labels == ["a\n2 units", "\n\nb\n2 units", "c\n296 units"]
+
+
 def test_code_activations_unsorted_keep_the_networks_order():
     codes = np.random.default_rng(4).random((2, 30))
     ax = plot_code_activations(codes, ["a", "b"], sort=False).axes[0]
