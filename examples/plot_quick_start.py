@@ -19,14 +19,13 @@ with fewer epochs and training mixtures, so that the page builds in seconds.
 # clip: the separator is *identified*, each source is a named instrument.
 import warnings
 
-import librosa
-import librosa.display
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from skaesep.datasets import make_instrument_dataset, make_mixtures
 from skaesep.metrics import evaluate_separation, format_table, ideal_ratio_mask
+from skaesep.plotting import plot_separation
 from skaesep.presets import make_preset
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -82,22 +81,14 @@ print(format_table(rows))
 # Estimated against true spectrograms
 # -----------------------------------
 # Each row an instrument: its true source (left) and skaesep's estimate
-# (right) on a log-frequency axis, both in dB below the true source's peak.
-fig, axes = plt.subplots(3, 2, figsize=(10, 9), sharex=True, sharey=True, layout="constrained")
-for k, name in enumerate(model.classes_):
-    true, estimated = (np.abs(spectrogram.stft(y)) for y in (references[k], estimates[k]))
-    for ax, S, what in zip(axes[k], (true, estimated), ("true", "estimated")):
-        img = librosa.display.specshow(
-            librosa.amplitude_to_db(S, ref=true.max(), top_db=None),
-            sr=spectrogram.sr,
-            hop_length=spectrogram.hop_length_,
-            x_axis="time",
-            y_axis="log",
-            ax=ax,
-            cmap="magma",
-            vmin=-80,
-            vmax=0,
-        )
-        ax.set_title(f"{name}, {what}")
-    fig.colorbar(img, ax=axes[k], format="%+2.0f dB")
+# (right), frequency on a log axis, all six panels in dB below the loudest
+# true bin, with each estimate's SDR (:func:`~skaesep.plotting.plot_separation`).
+plot_separation(
+    np.stack([np.abs(spectrogram.stft(y)) for y in references]),
+    np.stack([np.abs(spectrogram.stft(y)) for y in estimates]),
+    sr=spectrogram.sr,
+    hop_length=spectrogram.hop_length_,
+    names=model.classes_,
+    sdr=rows["skaesep"].sdr,
+)
 plt.show()

@@ -169,7 +169,11 @@ def _demo_figures(
         autoencoder.decode(autoencoder.encode(chunks)), V.shape[1]
     )[0]
     fig = plot_reconstruction(
-        V, reconstruction, sr=spectrogram.sr, hop_length=spectrogram.hop_length_
+        V,
+        reconstruction,
+        sr=spectrogram.sr,
+        hop_length=spectrogram.hop_length_,
+        unscale=spectrogram.unscale,
     )
     fig.savefig(out / "fig5_reconstruction.png", dpi=100)
     plt.close(fig)
