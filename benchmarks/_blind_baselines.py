@@ -5,11 +5,11 @@ Not a benchmark: helpers imported by ``bench_separation.py`` and
 sources, returns one estimate per source (ratio masks on the mixture STFT,
 so the estimates sum to the mixture) and is scored on the best permutation:
 
-* :func:`nmf_kmeans`: KL-NMF of the mixture, its components grouped by
-  k-means on their log-normalised basis spectra;
-* :func:`nmf_mfcc`: the same NMF, its components grouped by k-means on the
-  MFCCs of their basis spectra (Spiertz & Gnann 2009, "Source-filter based
-  clustering for monaural blind source separation", DAFx);
+* blind NMF + k-means of log basis spectra: ``_suite.NMFBaselines.blind``;
+* :func:`nmf_mfcc`: the same KL-NMF of the mixture, its components grouped
+  by k-means on the MFCCs of their basis spectra (Spiertz & Gnann 2009,
+  "Source-filter based clustering for monaural blind source separation",
+  DAFx);
 * :func:`hpss`: harmonic-percussive separation
   (:func:`librosa.decompose.hpss`), two sources, for mixtures with drums;
 * :func:`test_time_clustering`: the report's proposal (III-D), a fitted
@@ -19,63 +19,15 @@ so the estimates sum to the mixture) and is scored on the best permutation:
 
 import librosa
 import numpy as np
+from _suite import NMF_ITER, NMFBaselines
 from sklearn.cluster import KMeans
-from sklearn.decomposition import NMF
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from skaesep import CodeLayerClusterer, MaskResynthesizer
-from skaesep._masking import ratio_masks
 
-NMF_COMPONENTS = 30
-NMF_ITER = 200
 #: MFCCs per basis spectrum (c0, its level, left out).
 N_MFCC = 13
-
-
-def magnitude(spectrogram, audio):
-    """STFT magnitude ``(n_bins, n_frames)`` of one or more clips, clips joined in time."""
-    S = np.abs(spectrogram.stft(np.atleast_2d(audio))).astype(np.float64)
-    return np.concatenate(list(S), axis=1) + 1e-10
-
-
-def kl_nmf(n_components=NMF_COMPONENTS, max_iter=NMF_ITER):
-    """The KL-NMF (multiplicative updates) every NMF method of the benchmarks uses."""
-    return NMF(
-        n_components,
-        beta_loss="kullback-leibler",
-        solver="mu",
-        max_iter=max_iter,
-        init="nndsvda",
-        random_state=0,
-    )
-
-
-def mask_separate(spectrogram, mix, estimates):
-    """Ratio masks of magnitude ``estimates`` on the mixture STFT, inverted."""
-    S = spectrogram.stft(mix)
-    return spectrogram.istft(ratio_masks(np.asarray(estimates)) * S, length=mix.shape[-1])
-
-
-def _nmf_grouped(spectrogram, mix, n_sources, features, max_iter):
-    V = magnitude(spectrogram, mix)
-    nmf = kl_nmf(max_iter=max_iter)
-    H = nmf.fit_transform(V.T).T  # (k, frames)
-    W = nmf.components_.T  # (bins, k)
-    labels = KMeans(n_sources, n_init=10, random_state=0).fit_predict(features(W))
-    parts = [W[:, labels == j] @ H[labels == j] for j in range(n_sources)]
-    return mask_separate(spectrogram, mix, parts)
-
-
-def nmf_kmeans(spectrogram, mix, n_sources, *, max_iter=NMF_ITER):
-    """Blind NMF, components grouped by k-means of their log-normalised basis spectra."""
-    return _nmf_grouped(
-        spectrogram,
-        mix,
-        n_sources,
-        lambda W: np.log(W / W.sum(axis=0) + 1e-6).T,
-        max_iter,
-    )
 
 
 def basis_mfcc(W, spectrogram):
@@ -86,24 +38,34 @@ def basis_mfcc(W, spectrogram):
     return mfcc[1:].T  # (k, N_MFCC)
 
 
-def nmf_mfcc(spectrogram, mix, n_sources, *, max_iter=NMF_ITER):
-    """Blind NMF, components grouped by k-means of their basis spectra's MFCCs."""
-    return _nmf_grouped(
-        spectrogram, mix, n_sources, lambda W: basis_mfcc(W, spectrogram), max_iter
-    )
+class BlindNMF(NMFBaselines):
+    """:class:`NMFBaselines` without training data, plus MFCC clustering of the components."""
 
+    def __init__(self, max_iter=NMF_ITER):
+        super().__init__(None, max_iter=max_iter)
 
-def hpss(spectrogram, mix):
-    """Harmonic and percussive parts of the mixture (soft masks, power 2)."""
-    S = spectrogram.stft(mix)
-    harmonic, percussive = librosa.decompose.hpss(S, mask=True)
-    return spectrogram.istft(np.stack([harmonic, percussive]) * S, length=mix.shape[-1])
+    def mfcc(self, mix, n_sources):
+        """Blind NMF of ``mix``, components grouped by k-means of their basis spectra's MFCCs."""
+        V = self._magnitude(mix)
+        nmf = self._nmf()
+        H = nmf.fit_transform(V.T).T  # (k, frames)
+        W = nmf.components_.T  # (bins, k)
+        labels = KMeans(n_sources, n_init=10, random_state=0).fit_predict(basis_mfcc(W, self.spec))
+        parts = [W[:, labels == j] @ H[labels == j] for j in range(n_sources)]
+        return self._masks(mix, parts)
+
+    def hpss(self, mix):
+        """Harmonic and percussive parts of the mixture (librosa's soft masks, power 2)."""
+        S = self.spec.stft(mix)
+        harmonic, percussive = librosa.decompose.hpss(S, mask=True)
+        return self.spec.istft(np.stack([harmonic, percussive]) * S, length=mix.shape[-1])
 
 
 def test_time_clustering(separator, mix, n_sources, random_state=0):
     """The report's blind step: a fitted network, its units clustered on the mixture's codes."""
     spectrogram, autoencoder, _ = (step for _, step in separator.pipeline_.steps)
-    codes = autoencoder.transform(spectrogram.transform(mix[None]))
+    chunks = spectrogram.to_chunks(spectrogram.scale(np.abs(spectrogram.stft(mix))))
+    codes = autoencoder.encode(chunks)  # any length, unlike transform
     clusterer = CodeLayerClusterer(
         n_sources, n_units=autoencoder.encoder_weights_[-1].shape[1], random_state=random_state
     ).fit(codes)

@@ -46,67 +46,22 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.decomposition import non_negative_factorization
 from sklearn.exceptions import ConvergenceWarning
 
-from skaesep import SpectrogramTransformer
 from skaesep.metrics import bss_eval, ideal_ratio_mask
 from skaesep.presets import make_preset
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "examples"))
-from _blind_baselines import (  # noqa: E402
-    NMF_COMPONENTS,
-    NMF_ITER,
-    kl_nmf,
-    magnitude,
-    mask_separate,
-    nmf_kmeans,
-    test_time_clustering,
-)
+from _blind_baselines import test_time_clustering  # noqa: E402
 from _fluidr3 import fluidr3  # noqa: E402
+from _suite import NMF_ITER, NMFBaselines  # noqa: E402
 
 TRAIN_CLIPS = 6
 
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-# ----------------------------------------------------------------- baselines
-class NMFBaselines:
-    """Supervised KL-NMF and blind NMF + k-means on the report's STFT."""
-
-    def __init__(self, train, n_components=NMF_COMPONENTS, max_iter=NMF_ITER):
-        self.spec = SpectrogramTransformer().fit(train.data[:1])
-        self.n_components, self.max_iter = n_components, max_iter
-        self.dictionaries = {}
-        for name in sorted(set(train.target)):
-            V = magnitude(self.spec, train.data[train.target == name])
-            nmf = kl_nmf(n_components, max_iter).fit(V.T)
-            self.dictionaries[name] = nmf.components_  # (n_components, n_bins)
-
-    def supervised(self, mix, names):
-        V = magnitude(self.spec, mix)
-        D = np.vstack([self.dictionaries[n] for n in names])
-        A, _, _ = non_negative_factorization(
-            V.T,
-            H=D,
-            update_H=False,
-            n_components=D.shape[0],
-            beta_loss="kullback-leibler",
-            solver="mu",
-            max_iter=self.max_iter,
-        )
-        parts, start = [], 0
-        for n in names:
-            k = self.dictionaries[n].shape[0]
-            parts.append((A[:, start : start + k] @ D[start : start + k]).T)
-            start += k
-        return mask_separate(self.spec, mix, parts)
-
-    def blind(self, mix, names):
-        return nmf_kmeans(self.spec, mix, len(names), max_iter=self.max_iter)
 
 
 # ----------------------------------------------------------------- skaesep
@@ -294,7 +249,7 @@ def main(argv=None):
     run(
         "blind NMF + k-means (30 components)",
         lambda: nmf,
-        lambda b, mix, names: b.blind(mix, names),
+        lambda b, mix, names: b.blind(mix, len(names)),
         permutation=True,
     )
 
