@@ -322,18 +322,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             if labels is not None and self.discriminative_epochs > 0:
                 self.discriminative_loss_curve_ = self._fit_discriminative(clips, labels)
             if y is None and self.invariant_training is not None and self.invariant_epochs > 0:
-                # Timbre groups keep two takes of one instrument out of a PIT mixture.
-                groups = np.arange(len(clips)) if labels is None else labels
-                self.invariant_loss_curve_ = self._fit_discriminative(
-                    clips,
-                    groups,
-                    invariance=self.invariant_training,
-                    n_epochs=self.invariant_epochs,
-                )
-                # The loss let sources trade places: each segment now belongs to the
-                # source that takes most of it, which the presence detector learns.
-                classes = self._steps()[2].classes_
-                labels = classes[[np.argmax(self._energy_shares(clip)) for clip in clips]]
+                labels = self._fit_invariant(clips, labels)
         spectrogram, _, clusterer = self._steps()
         if isinstance(self.pipeline, FrozenEstimator):
             # Blind when its units were clustered without instrument names.
@@ -343,6 +332,18 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self._n_features_out = self.n_sources_ * X.shape[1]
         self._fit_presence(clips, labels)
         return self
+
+    def _fit_invariant(self, clips, labels):
+        """The ``invariant_training`` step; returns each clip's source after it."""
+        # Timbre groups keep two takes of one instrument out of a PIT mixture.
+        groups = np.arange(len(clips)) if labels is None else labels
+        self.invariant_loss_curve_ = self._fit_discriminative(
+            clips, groups, invariance=self.invariant_training, n_epochs=self.invariant_epochs
+        )
+        # The loss let sources trade places: each segment now belongs to the
+        # source that takes most of it, which the presence detector learns.
+        classes = self._steps()[2].classes_
+        return classes[[np.argmax(self._energy_shares(clip)) for clip in clips]]
 
     def _timbre_pseudo_labels(self, X):
         """Segments of the clips and their timbre groups, named ``source_k``."""
