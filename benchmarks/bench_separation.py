@@ -46,106 +46,28 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import NMF, non_negative_factorization
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.frozen import FrozenEstimator
-from sklearn.pipeline import Pipeline
 
-from skaesep import CodeLayerClusterer, MaskResynthesizer, SpectrogramTransformer
 from skaesep.metrics import bss_eval, ideal_ratio_mask
 from skaesep.presets import make_preset
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "examples"))
+from _blind_baselines import test_time_clustering  # noqa: E402
 from _fluidr3 import fluidr3  # noqa: E402
+from _suite import NMF_ITER, NMFBaselines  # noqa: E402
 
 TRAIN_CLIPS = 6
-NMF_COMPONENTS = 30
-NMF_ITER = 200
 
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-# ----------------------------------------------------------------- baselines
-class NMFBaselines:
-    """Supervised KL-NMF and blind NMF + k-means on the report's STFT."""
-
-    def __init__(self, train, n_components=NMF_COMPONENTS, max_iter=NMF_ITER):
-        self.spec = SpectrogramTransformer().fit(train.data[:1])
-        self.n_components, self.max_iter = n_components, max_iter
-        self.dictionaries = {}
-        for name in sorted(set(train.target)):
-            V = self._magnitude(train.data[train.target == name])
-            nmf = self._nmf().fit(V.T)
-            self.dictionaries[name] = nmf.components_  # (n_components, n_bins)
-
-    def _nmf(self):
-        return NMF(
-            self.n_components,
-            beta_loss="kullback-leibler",
-            solver="mu",
-            max_iter=self.max_iter,
-            init="nndsvda",
-            random_state=0,
-        )
-
-    def _magnitude(self, audio):
-        S = np.abs(self.spec.stft(np.atleast_2d(audio))).astype(np.float64)
-        return np.concatenate(list(S), axis=1) + 1e-10  # (n_bins, frames)
-
-    def _masks(self, mix, estimates):
-        S = self.spec.stft(mix)
-        E = np.asarray(estimates)
-        total = E.sum(axis=0)
-        M = np.divide(E, total, out=np.full_like(E, 1.0 / len(E)), where=total > 0)
-        return self.spec.istft(M * S, length=mix.shape[-1])
-
-    def supervised(self, mix, names):
-        V = self._magnitude(mix)
-        D = np.vstack([self.dictionaries[n] for n in names])
-        A, _, _ = non_negative_factorization(
-            V.T,
-            H=D,
-            update_H=False,
-            n_components=D.shape[0],
-            beta_loss="kullback-leibler",
-            solver="mu",
-            max_iter=self.max_iter,
-        )
-        parts, start = [], 0
-        for n in names:
-            k = self.dictionaries[n].shape[0]
-            parts.append((A[:, start : start + k] @ D[start : start + k]).T)
-            start += k
-        return self._masks(mix, parts)
-
-    def blind(self, mix, names):
-        V = self._magnitude(mix)
-        nmf = self._nmf()
-        H = nmf.fit_transform(V.T).T  # (k, frames)
-        W = nmf.components_.T  # (bins, k)
-        features = np.log(W / W.sum(axis=0) + 1e-6).T
-        labels = KMeans(len(names), n_init=10, random_state=0).fit_predict(features)
-        parts = [W[:, labels == j] @ H[labels == j] for j in range(len(names))]
-        return self._masks(mix, parts)
-
-
 # ----------------------------------------------------------------- skaesep
-def blind_separate(separator, mix, names, random_state=0):
+def blind_separate(separator, mix, names):
     """Blind: the fitted network, its units clustered on the mixture's codes."""
-    spectrogram, autoencoder, _ = (step for _, step in separator.pipeline_.steps)
-    codes = autoencoder.transform(spectrogram.transform(mix[None]))
-    clusterer = CodeLayerClusterer(
-        len(names), n_units=autoencoder.encoder_weights_[-1].shape[1], random_state=random_state
-    ).fit(codes)
-    pipe = Pipeline(
-        [("spectrogram", spectrogram), ("autoencoder", autoencoder), ("clusterer", clusterer)]
-    )
-    blind = MaskResynthesizer(FrozenEstimator(pipe), chunk_hop=separator.chunk_hop)
-    return blind.fit(mix[None]).separate(mix)
+    return test_time_clustering(separator, mix, len(names))
 
 
 # ----------------------------------------------------------------- scoring
@@ -327,7 +249,7 @@ def main(argv=None):
     run(
         "blind NMF + k-means (30 components)",
         lambda: nmf,
-        lambda b, mix, names: b.blind(mix, names),
+        lambda b, mix, names: b.blind(mix, len(names)),
         permutation=True,
     )
 

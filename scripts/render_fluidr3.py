@@ -21,9 +21,10 @@ clarinet 71, flute 73; drums are kick, snare and hi-hats of the standard kit on
 MIDI channel 10.  A clip's notes depend only on the seed, the instrument and
 the clip number, not on which other instruments are rendered.
 
-Needs the Debian/Ubuntu packages ``fluidsynth`` and ``fluid-soundfont-gm``;
-``--install`` installs them with apt-get.  The MIDI writer is plain Python
-(``struct``), no further dependency.
+Needs the Debian/Ubuntu packages ``fluidsynth`` and ``fluid-soundfont-gm``
+(and, for the other soundfonts of ``OTHER_SOUNDFONTS``, ``csound-soundfont``
+and ``opl3-soundfont``); ``--install`` installs them all with apt-get.  The
+MIDI writer is plain Python (``struct``), no further dependency.
 """
 
 import argparse
@@ -45,7 +46,15 @@ INSTRUMENTS = ("drums", "flute", "guitar", "violin", "piano")
 #: note sequences of the others stay what they were).
 ALL_INSTRUMENTS = INSTRUMENTS + ("cello", "trumpet", "clarinet")
 DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
+#: Other General MIDI soundfonts (``--soundfont``) and their Debian packages: the
+#: timbre-shift test split of ``benchmarks/_suite.py`` renders with them.
+OTHER_SOUNDFONTS = {
+    "sf_GMbank": ("/usr/share/sounds/sf2/sf_GMbank.sf2", "csound-soundfont"),
+    "OPL-3_FM_128M": ("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "opl3-soundfont"),
+}
+APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm") + tuple(
+    package for _, package in OTHER_SOUNDFONTS.values()
+)
 
 #: General MIDI program (0-based) of each pitched instrument.
 PROGRAMS = {
@@ -208,7 +217,9 @@ def missing_requirements(soundfont):
     if shutil.which("fluidsynth") is None:
         missing.append("the 'fluidsynth' program (Debian package fluidsynth)")
     if not Path(soundfont).is_file():
-        missing.append(f"the soundfont {soundfont} (Debian package fluid-soundfont-gm)")
+        packages = {path: package for path, package in OTHER_SOUNDFONTS.values()}
+        package = packages.get(str(soundfont), "fluid-soundfont-gm")
+        missing.append(f"the soundfont {soundfont} (Debian package {package})")
     return missing
 
 
@@ -337,7 +348,7 @@ def main(argv=None):
     parser.add_argument(
         "--install",
         action="store_true",
-        help="apt-get install fluidsynth and fluid-soundfont-gm if missing",
+        help="apt-get install fluidsynth and the soundfont packages if missing",
     )
     args = parser.parse_args(argv)
     if args.n_clips < 1 or args.duration <= 0 or args.sr <= 0:

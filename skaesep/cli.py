@@ -706,7 +706,7 @@ def build_parser():
         "--n-sources",
         type=_positive(int),
         metavar="K",
-        help="write the K sources with the most energy (e.g. for a blind model)",
+        help="write the K sources likeliest present (e.g. for a blind model)",
     )
     which.add_argument(
         "--all-sources", action="store_true", help="write every source of the model"

@@ -21,6 +21,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from sklearn.utils import check_random_state
 
 from ._base import binary_cross_entropy, sigmoid_derivative_
@@ -99,6 +100,115 @@ def make_mixture_batch(stfts, labels, n_classes, spectrogram, batch_size, max_so
         X[i] = np.abs(mix)
     X = spectrogram.scale(X).reshape(batch_size, -1)
     T = spectrogram.scale(T).reshape(n_classes, batch_size, -1)
+    return X, T
+
+
+def _segment_chunks(S, start, n_rows, n_frames):
+    """``n_rows`` chunks of ``n_frames`` frames of ``S`` from frame ``start``, hop 1.
+
+    Returns a complex array ``(n_rows, n_frames, n_bins)``, zero past the end.
+    """
+    span = np.zeros((n_rows + n_frames - 1, S.shape[0]), dtype=S.dtype)
+    part = S[:, start : start + span.shape[0]].T
+    span[: part.shape[0]] = part
+    windows = np.lib.stride_tricks.sliding_window_view(span, n_frames, axis=0)
+    return windows.transpose(0, 2, 1)
+
+
+def make_segment_batch(
+    stfts, groups, n_slots, spectrogram, n_segments, segment_frames, max_sources, rng
+):
+    """Mixtures of segments of unlabelled clips, with each source in a slot.
+
+    Each segment mixes ``segment_frames`` consecutive chunks of 1 to
+    ``max_sources`` clips of distinct ``groups`` (the timbre pseudo-labels:
+    two takes of one instrument are not mixed as two sources). Source ``j``
+    of a segment is in slot ``j``; which source a unit group should
+    produce is left to the permutation-invariant loss.
+
+    Parameters
+    ----------
+    stfts : list of ndarray of shape (n_bins, n_frames_i)
+        Complex STFTs of the clips.
+    groups : ndarray of shape (n_clips,)
+        Group of each clip.
+    n_slots : int
+        Source slots (the model's sources), at least ``max_sources``.
+    spectrogram : SpectrogramTransformer
+        Fitted.
+    n_segments, segment_frames : int
+        Segments to build and chunks per segment.
+    max_sources : int
+        Sources per segment at most.
+    rng : numpy.random.RandomState
+        Source of randomness.
+
+    Returns
+    -------
+    X : ndarray of shape (n_segments * segment_frames, chunk_size)
+        Scaled mixture chunks, segment after segment.
+    T : ndarray of shape (n_slots, n_segments * segment_frames, chunk_size)
+        Scaled chunks of each slot's source (0 for an empty slot).
+    """
+    return _segment_batch(
+        stfts, groups, n_slots, spectrogram, n_segments, segment_frames, max_sources, rng
+    )
+
+
+def make_mixit_batch(stfts, spectrogram, n_segments, segment_frames, rng):
+    """Mixtures of two mixtures: segments of two distinct recordings added.
+
+    Mixture-invariant training (Wisdom et al. 2020): the network separates
+    the sum, and its sources are judged by how well some grouping of them
+    gives back each of the two recordings.
+
+    Parameters
+    ----------
+    stfts : list of ndarray of shape (n_bins, n_frames_i)
+        Complex STFTs of the recordings (solo clips or mixtures), at least 2.
+    spectrogram : SpectrogramTransformer
+        Fitted.
+    n_segments, segment_frames : int
+        Segments to build and chunks per segment.
+    rng : numpy.random.RandomState
+        Source of randomness.
+
+    Returns
+    -------
+    X : ndarray of shape (n_segments * segment_frames, chunk_size)
+        Scaled chunks of the mixtures of mixtures.
+    T : ndarray of shape (2, n_segments * segment_frames, chunk_size)
+        Scaled chunks of the two recordings.
+    """
+    return _segment_batch(stfts, None, 2, spectrogram, n_segments, segment_frames, 2, rng)
+
+
+def _segment_batch(stfts, groups, n_slots, spectrogram, n_segments, segment_frames, high, rng):
+    """:func:`make_segment_batch`; ``groups=None`` mixes exactly 2 distinct clips (MixIT)."""
+    n_frames, n_bins, L = spectrogram.n_frames, stfts[0].shape[0], segment_frames
+    dtype = np.float32 if stfts[0].dtype == np.complex64 else np.float64
+    X = np.zeros((n_segments, L, n_frames, n_bins), dtype=dtype)
+    T = np.zeros((n_slots, n_segments, L, n_frames, n_bins), dtype=dtype)
+    if groups is not None:
+        by_group = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        high = min(high, len(by_group))
+    for i in range(n_segments):
+        if groups is None:
+            clips = rng.choice(len(stfts), size=2, replace=False)
+        else:
+            chosen = rng.choice(len(by_group), size=rng.randint(1, high + 1), replace=False)
+            clips = [by_group[g][rng.randint(by_group[g].size)] for g in chosen]
+        mix = np.zeros((L, n_frames, n_bins), dtype=stfts[0].dtype)
+        for j, c in enumerate(clips):
+            S = stfts[c]
+            start = _chunk_index(S.shape[1], L + n_frames - 1, rng, 1)[0]
+            src = _segment_chunks(S, start, L, n_frames)
+            mix += src
+            T[j, i] = np.abs(src)
+        X[i] = np.abs(mix)
+    rows = n_segments * L
+    X = spectrogram.scale(X).reshape(rows, -1)
+    T = spectrogram.scale(T).reshape(n_slots, rows, -1)
     return X, T
 
 
@@ -185,14 +295,120 @@ class _MaskLoss(_DecodeLoss):
         norm = float(np.einsum("kbi,kbi->", src_mag, src_mag)) / src_mag.size + 1e-12
         value = float(np.einsum("kbi,kbi->", err, err)) / norm / err.size
         g = (2.0 / norm) * err * self.mix_mag  # d (loss * size) / d mask
-        gU = g - (g * masks).sum(axis=0)
-        np.divide(gU, total, out=gU, where=total > 0)
-        gU *= self.present
-        gD = gU * self.spectrogram.unscale_gradient(D, U)
-        sigmoid_derivative_(D, gD)
-        gD /= batch
+        gD = _mask_gradient_delta(g, masks, total, self.present, D, U, self.spectrogram)
         delta += gD.reshape(delta.shape)
         return value + decode_value
+
+
+def _mask_gradient_delta(g, masks, total, present, D, U, spectrogram):
+    """Delta at the decodes' pre-activation from ``g``, the gradient at the masks.
+
+    The chain through the ratio masks ``m_k = U_k / sum_j U_j``, the
+    unscaling ``U = unscale(D)`` and the sigmoid, per mixture (divided by the
+    rows of the batch).
+    """
+    gU = g - (g * masks).sum(axis=0)
+    np.divide(gU, total, out=gU, where=total > 0)
+    gU *= present
+    gD = gU * spectrogram.unscale_gradient(D, U)
+    sigmoid_derivative_(D, gD)
+    gD /= D.shape[1]
+    return gD
+
+
+class _PermutationInvariant:
+    """A loss taken under the best assignment of unit groups to sources, per segment.
+
+    The targets come in slots (:func:`make_segment_batch`); for each segment
+    of ``segment_frames`` consecutive rows the slots are assigned to the
+    unit groups by the permutation that minimises the decode cross-entropy
+    of the segment (an assignment problem, :func:`scipy.optimize.linear_sum_assignment`,
+    as asteroid's ``PITLossWrapper`` solves it), and ``inner`` is evaluated
+    on the targets so reordered. Assigning per segment rather than per row
+    keeps a group on one source over time (per frame, identities flip).
+    """
+
+    def __init__(self, inner, segment_frames):
+        self.inner = inner
+        self.segment_frames = segment_frames
+
+    def set_batch(self, X, T):
+        self.X = X
+
+    def __call__(self, output, target, delta, workspace):
+        n_groups = self.inner.n_classes
+        T = target.reshape(n_groups, -1, self.segment_frames, target.shape[-1])
+        D = output.reshape(T.shape)
+        eps = 1e-7
+        logit = np.log(np.clip(D, eps, 1 - eps)) - np.log(np.clip(1 - D, eps, 1 - eps))
+        # Cross-entropy of slot i's target against group k's decode, less that of
+        # an empty target: -sum t * logit(d) (the rest does not depend on the target).
+        cost = -np.einsum("isrf,ksrf->sik", T, logit)
+        for s in range(T.shape[1]):
+            slots, chosen = linear_sum_assignment(cost[s])
+            T[chosen, s] = T[slots, s].copy()
+        if hasattr(self.inner, "set_batch"):
+            self.inner.set_batch(self.X, target.reshape(n_groups, -1, target.shape[-1]))
+        return self.inner(output, target, delta, workspace)
+
+
+class _MixITLoss:
+    """Mixture-invariant loss: the sources grouped into the two mixtures they came from.
+
+    The masks of all sources, ``m_k = U_k / sum_j U_j``, applied to the
+    magnitude ``|X|`` of the mixture of mixtures, give estimates ``Y_k``;
+    for each segment the sources are split into two sets ``A`` and ``B``
+    (each of the ``2 ** n_sources`` splits, as asteroid's generalised
+    ``MixITLossWrapper``) so that ``sum_A Y_k`` and ``sum_B Y_k`` best match
+    the two recordings' magnitudes, and the loss is that squared error
+    relative to their mean energy (as :class:`_MaskLoss`).
+    """
+
+    def __init__(self, n_classes, spectrogram, segment_frames):
+        self.n_classes = n_classes
+        self.spectrogram = spectrogram
+        self.segment_frames = segment_frames
+        splits = np.arange(2**n_classes)[:, None] >> np.arange(n_classes) & 1
+        self.splits = splits.astype(float)  # (n_splits, n_sources): 1 = mixture A
+
+    def set_batch(self, X, T):
+        unscale = self.spectrogram.unscale
+        self.mix_mag = unscale(X)[None]
+        self.ref_mag = unscale(T)  # (2, rows, F)
+
+    def __call__(self, output, target, delta, workspace):
+        K, L = self.n_classes, self.segment_frames
+        rows = output.shape[0] // K
+        D = output.reshape(K, rows, -1)
+        U = self.spectrogram.unscale(D)
+        masks = ratio_masks(U)
+        total = U.sum(axis=0)
+        Y = masks * self.mix_mag
+        n_seg = rows // L
+        Ys = Y.reshape(K, n_seg, L, -1)
+        Ra, Rb = self.ref_mag.reshape(2, n_seg, L, -1)
+        # ||a.Y - Ra||^2 + ||(1 - a).Y - Rb||^2 for every split a, per segment.
+        G = np.einsum("ksrf,lsrf->skl", Ys, Ys)
+        pa = np.einsum("ksrf,srf->sk", Ys, Ra)
+        pb = np.einsum("ksrf,srf->sk", Ys, Rb)
+        a, b = self.splits, 1 - self.splits
+        cost = (
+            np.einsum("pk,skl,pl->sp", a, G, a)
+            + np.einsum("pk,skl,pl->sp", b, G, b)
+            - 2 * (pa @ a.T + pb @ b.T)
+        )
+        best = a[np.argmin(cost, axis=1)]  # (n_seg, K)
+        in_a = np.repeat(best.T, L, axis=1)[:, :, None]  # (K, rows, 1)
+        err_a = (Y * in_a).sum(axis=0) - self.ref_mag[0]
+        err_b = (Y * (1 - in_a)).sum(axis=0) - self.ref_mag[1]
+        norm = float(np.einsum("ari,ari->", self.ref_mag, self.ref_mag)) / self.ref_mag.size
+        norm += 1e-12
+        value = float(np.einsum("ri,ri->", err_a, err_a) + np.einsum("ri,ri->", err_b, err_b))
+        value /= norm * self.ref_mag.size
+        g = (2.0 / norm) * np.where(in_a > 0, err_a, err_b) * self.mix_mag
+        gD = _mask_gradient_delta(g, masks, total, 1.0, D, U, self.spectrogram)
+        delta[...] = gD.reshape(delta.shape)
+        return value
 
 
 @validate_params(
@@ -211,6 +427,8 @@ class _MaskLoss(_DecodeLoss):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_threads": [Interval(Integral, 1, None, closed="left")],
+        "invariance": [StrOptions({"pit", "mixit"}), None],
+        "segment_frames": [Interval(Integral, 1, None, closed="left")],
     },
     prefer_skip_nested_validation=True,
 )
@@ -230,6 +448,8 @@ def discriminative_fine_tune(
     random_state=None,
     verbose=0,
     n_threads=1,
+    invariance=None,
+    segment_frames=20,
 ):
     """Fine-tune a fitted autoencoder so that masked codes decode to sources.
 
@@ -245,17 +465,21 @@ def discriminative_fine_tune(
     stfts : list of ndarray of shape (n_bins, n_frames_i)
         Complex STFTs of isolated training clips.
     labels : ndarray of shape (n_clips,)
-        Source index (column of ``responsibilities``) of each clip.
+        Source index (column of ``responsibilities``) of each clip; with
+        ``invariance="pit"``, a group (e.g. a timbre pseudo-label) that only
+        keeps two clips of one group out of one mixture; ignored with
+        ``"mixit"``.
     n_epochs : int, default=10
         Passes, each over ``n_mixtures`` freshly drawn mixtures.
     n_mixtures : int, default=20000
-        Mixture chunks per epoch.
+        Mixture chunks per epoch (whole segments with ``invariance``).
     max_sources : int, default=3
         Sources per mixture at most (at least 1).
     learning_rate : float, default=1e-3
         Adam step size.
     batch_size : int, default=64
-        Mixtures per step.
+        Mixtures per step; with ``invariance``, chunks per step, in
+        ``max(1, batch_size // segment_frames)`` whole segments.
     loss : {"decode", "mask"}, default="decode"
         ``"decode"``: cross-entropy of each source's decode with its scaled
         spectrum (zeros for absent sources). ``"mask"``: squared error of the
@@ -268,6 +492,21 @@ def discriminative_fine_tune(
         Print the loss of each epoch when positive.
     n_threads : int, default=1
         Threads of the optimiser's elementwise update.
+    invariance : {None, "pit", "mixit"}, default=None
+        ``None``: source ``k`` of a mixture is the clips of label ``k``.
+        ``"pit"`` (permutation-invariant training): mixtures of segments of
+        1 to ``max_sources`` clips of distinct labels
+        (:func:`make_segment_batch`), ``loss`` taken under the assignment of
+        the clips to the sources (columns of ``responsibilities``) that
+        minimises the segment's decode cross-entropy, chosen per segment.
+        ``"mixit"`` (mixture-invariant training, Wisdom et al. 2020):
+        segments of two distinct clips (solo or mixtures, no labels) added
+        (:func:`make_mixit_batch`); the loss is the squared error of the
+        masked magnitudes under the best split of the sources into the two
+        clips, per segment (``loss`` is not used).
+    segment_frames : int, default=20
+        Consecutive chunks of one mixture that share an assignment (with
+        ``invariance``).
 
     Returns
     -------
@@ -302,29 +541,44 @@ def discriminative_fine_tune(
     stfts = [np.asarray(S, dtype=complex_dtype) for S in stfts]
     labels = np.asarray(labels)
     loss_fn = _DecodeLoss(n_classes) if loss == "decode" else _MaskLoss(n_classes, spectrogram)
-    hook = _MaskedCodes(R, batch_size)
-    workspace = Workspace(
-        weights, batch_size, dtype, n_encoder=n_encoder, decoder_rows=n_classes * batch_size
-    )
+    n_segments = max(1, batch_size // segment_frames)
+    if invariance == "pit":
+        loss_fn = _PermutationInvariant(loss_fn, segment_frames)
+    elif invariance == "mixit":
+        if len(stfts) < 2:
+            raise ValueError(f'invariance="mixit" needs at least 2 clips, got {len(stfts)}.')
+        loss_fn = _MixITLoss(n_classes, spectrogram, segment_frames)
+    rows = batch_size if invariance is None else n_segments * segment_frames
+    hook = _MaskedCodes(R, rows)
+    workspace = Workspace(weights, rows, dtype, n_encoder=n_encoder, decoder_rows=n_classes * rows)
     loss_curve = []
     with AdamOptimizer(weights + biases, learning_rate, n_threads=n_threads) as optimizer:
         for epoch in range(n_epochs):
             t0 = time.perf_counter()
             total, seen = 0.0, 0
             while seen < n_mixtures:
-                batch = min(batch_size, n_mixtures - seen)
-                X, T = make_mixture_batch(
-                    stfts, labels, n_classes, spectrogram, batch, max_sources, rng
-                )
+                if invariance is None:
+                    batch = min(batch_size, n_mixtures - seen)
+                    X, T = make_mixture_batch(
+                        stfts, labels, n_classes, spectrogram, batch, max_sources, rng
+                    )
+                elif invariance == "pit":
+                    X, T = make_segment_batch(
+                        stfts, labels, n_classes, spectrogram, n_segments, segment_frames,
+                        min(max_sources, n_classes), rng,
+                    )  # fmt: skip
+                else:
+                    X, T = make_mixit_batch(stfts, spectrogram, n_segments, segment_frames, rng)
+                batch = X.shape[0]
                 X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
-                if loss == "mask":
+                if hasattr(loss_fn, "set_batch"):
                     loss_fn.set_batch(X, T)
                 value, grads = backprop(
                     X,
                     weights,
                     biases,
                     workspace,
-                    target=T.reshape(n_classes * batch, -1),
+                    target=T.reshape(-1, T.shape[-1]),
                     loss=loss_fn,
                     n_encoder=n_encoder,
                     code_hook=hook,
@@ -332,7 +586,7 @@ def discriminative_fine_tune(
                 optimizer.update_params(grads)
                 total += value * batch
                 seen += batch
-            loss_curve.append(total / n_mixtures)
+            loss_curve.append(total / seen)
             if verbose:
                 print(
                     "[discriminative_fine_tune] Iteration %d, loss = %.4f, %.2fs"

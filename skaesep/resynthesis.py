@@ -153,6 +153,27 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         step).
     blind_segment : float, default=2.0
         Seconds per segment of the ``"timbre"`` blind training.
+    invariant_training : {None, "pit", "mixit"}, default=None
+        A last step of the blind ``fit``, seeded by the model fitted so far:
+        ``invariant_epochs`` epochs of fine-tuning through the masks with a
+        loss that does not say which source is which.
+        ``"pit"`` (permutation-invariant training): mixtures of segments of 1
+        to ``max_mixed_sources`` training segments of distinct timbre groups,
+        each segment's sources assigned to the model's sources by the best
+        permutation for ``invariant_segment`` consecutive chunks (the loss is
+        ``discriminative_loss``), so a wrong timbre group costs nothing.
+        ``"mixit"`` (mixture-invariant training, Wisdom et al. 2020): for
+        recordings that are themselves mixtures; two training segments are
+        added and the model's sources are split into two sets that must give
+        back the two segments. ``None`` keeps the timbre-group training alone.
+        See :func:`skaesep.discriminative.discriminative_fine_tune`
+        (``invariance``).
+    invariant_epochs : int, default=5
+        Epochs of ``invariant_training``, of ``discriminative_mixtures``
+        chunks each.
+    invariant_segment : int, default=20
+        Consecutive chunks of one mixture that share an assignment of sources
+        in ``invariant_training`` (per chunk, identities would flip).
     presence_threshold : float, default=0.5
         Probability above which :meth:`detect_sources` (and
         ``separate(..., sources="auto")``) counts a source as present.
@@ -174,6 +195,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Samples per clip seen in ``fit``.
     discriminative_loss_curve_ : list of float
         Loss per discriminative epoch (empty when none ran).
+    invariant_loss_curve_ : list of float
+        Loss per ``invariant_training`` epoch (empty when none ran).
     blind_ : bool
         Whether the model was fitted without labels; its sources are then
         returned ordered by energy and named ``source_1``, ``source_2``, ...
@@ -222,6 +245,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "discriminative_loss": [StrOptions({"decode", "mask"})],
         "blind_method": [StrOptions({"timbre", "units"})],
         "blind_segment": [Interval(Real, 0, None, closed="neither")],
+        "invariant_training": [StrOptions({"pit", "mixit"}), None],
+        "invariant_epochs": [Interval(Integral, 0, None, closed="left")],
+        "invariant_segment": [Interval(Integral, 1, None, closed="left")],
         "presence_threshold": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
     }
@@ -239,6 +265,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         discriminative_loss="decode",
         blind_method="timbre",
         blind_segment=2.0,
+        invariant_training=None,
+        invariant_epochs=5,
+        invariant_segment=20,
         presence_threshold=0.5,
         random_state=None,
     ):
@@ -252,6 +281,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.discriminative_loss = discriminative_loss
         self.blind_method = blind_method
         self.blind_segment = blind_segment
+        self.invariant_training = invariant_training
+        self.invariant_epochs = invariant_epochs
+        self.invariant_segment = invariant_segment
         self.presence_threshold = presence_threshold
         self.random_state = random_state
 
@@ -275,6 +307,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self.discriminative_loss_curve_ = []
+        self.invariant_loss_curve_ = []
         self.blind_ = y is None
         self.timbre_labels_ = None
         clips, labels = X, y
@@ -287,7 +320,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 self.timbre_labels_ = labels
             self.pipeline_ = self._fit_pipeline(clips, labels)
             if labels is not None and self.discriminative_epochs > 0:
-                self._fit_discriminative(clips, labels)
+                self.discriminative_loss_curve_ = self._fit_discriminative(clips, labels)
+            if y is None and self.invariant_training is not None and self.invariant_epochs > 0:
+                labels = self._fit_invariant(clips, labels)
         spectrogram, _, clusterer = self._steps()
         if isinstance(self.pipeline, FrozenEstimator):
             # Blind when its units were clustered without instrument names.
@@ -297,6 +332,18 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self._n_features_out = self.n_sources_ * X.shape[1]
         self._fit_presence(clips, labels)
         return self
+
+    def _fit_invariant(self, clips, labels):
+        """The ``invariant_training`` step; returns each clip's source after it."""
+        # Timbre groups keep two takes of one instrument out of a PIT mixture.
+        groups = np.arange(len(clips)) if labels is None else labels
+        self.invariant_loss_curve_ = self._fit_discriminative(
+            clips, groups, invariance=self.invariant_training, n_epochs=self.invariant_epochs
+        )
+        # The loss let sources trade places: each segment now belongs to the
+        # source that takes most of it, which the presence detector learns.
+        classes = self._steps()[2].classes_
+        return classes[[np.argmax(self._energy_shares(clip)) for clip in clips]]
 
     def _timbre_pseudo_labels(self, X):
         """Segments of the clips and their timbre groups, named ``source_k``."""
@@ -353,10 +400,12 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         sr = self._steps()[0].sr
         length = min(clips.shape[1], 3 * sr)
         by_class = [np.flatnonzero(idx == k) for k in range(self.n_sources_)]
-        high = min(self.max_mixed_sources, self.n_sources_)
+        # A source no clip belongs to is never present in these mixtures.
+        with_clips = np.array([k for k in range(self.n_sources_) if by_class[k].size])
+        high = min(self.max_mixed_sources, len(with_clips))
         features, truth = [], []
         for _ in range(_PRESENCE_MIXTURES):
-            chosen = rng.choice(self.n_sources_, size=rng.randint(1, high + 1), replace=False)
+            chosen = rng.choice(with_clips, size=rng.randint(1, high + 1), replace=False)
             mix = np.zeros(length, dtype=clips.dtype)
             for k in chosen:
                 clip = clips[by_class[k][rng.randint(by_class[k].size)]]
@@ -380,14 +429,17 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.presence_coef_ = np.array(coef)
         self.presence_intercept_ = np.array(intercept)
 
-    def _energy_shares(self, audio):
-        """Share of the mixture's energy (channels averaged) that each source's mask takes."""
+    def _energy_shares(self, audio, keep=slice(None)):
+        """Share of the mixture's energy (channels averaged) that each source's mask takes.
+
+        The masks are those of the sources ``keep`` (all by default).
+        """
         spectrogram, autoencoder, clusterer = self._steps()
         energies = source_energies(
             audio,
             spectrogram=spectrogram,
             autoencoder=autoencoder,
-            responsibilities=clusterer.responsibilities_.T,
+            responsibilities=clusterer.responsibilities_.T[keep],
             chunk_hop=self._chunk_hop(),
             mask_power=self.mask_power,
         )
@@ -445,24 +497,31 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         clusterer.fit(codes, y)
         return pipeline
 
-    def _fit_discriminative(self, X, y):
+    def _fit_discriminative(self, X, y, *, invariance=None, n_epochs=None):
+        """Fine-tune through the masks; returns the loss curve.
+
+        Without ``invariance`` ``y`` names each clip's source; with it ``y``
+        only groups clips.
+        """
         spectrogram, autoencoder, clusterer = self._steps()
         if autoencoder.input_size_ != spectrogram.chunk_size_:
+            option = "discriminative_epochs" if invariance is None else "invariant_training"
             raise ValueError(
-                "discriminative_epochs needs the autoencoder's input_size to be one "
+                f"{option} needs the autoencoder's input_size to be one "
                 f"spectrogram chunk ({spectrogram.chunk_size_}), got {autoencoder.input_size_}."
             )
-        labels = np.searchsorted(clusterer.classes_, column_or_1d(y))
+        y = column_or_1d(y)
+        labels = np.searchsorted(clusterer.classes_, y) if invariance is None else y
         rng = check_random_state(self.random_state)
         # The autoencoder's own thread policy: small mini-batch products.
         with threadpool_limits(limits=autoencoder.n_threads or 1, user_api="blas"):
-            self.discriminative_loss_curve_ = discriminative_fine_tune(
+            return discriminative_fine_tune(
                 autoencoder,
                 spectrogram,
                 clusterer.responsibilities_,
                 [spectrogram.stft(clip) for clip in X],
                 labels,
-                n_epochs=self.discriminative_epochs,
+                n_epochs=self.discriminative_epochs if n_epochs is None else n_epochs,
                 n_mixtures=self.discriminative_mixtures,
                 max_sources=self.max_mixed_sources,
                 learning_rate=self.discriminative_learning_rate,
@@ -470,6 +529,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 loss=self.discriminative_loss,
                 random_state=rng,
                 verbose=autoencoder.verbose,
+                invariance=invariance,
+                segment_frames=self.invariant_segment,
             )
 
     def _steps(self):
@@ -507,8 +568,10 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             order given. ``"auto"``: those :meth:`detect_sources` finds.
             ``None``: every source (or the ``n_sources`` largest).
         n_sources : int, default=None
-            Keep the ``n_sources`` sources with the largest energy share
-            (e.g. for a blind model, the number of instruments playing).
+            Keep the ``n_sources`` sources likeliest to be present (by
+            :meth:`detect_sources`; by the largest energy share for a model
+            without a presence detector, ``blind_method="units"``), e.g. for
+            a blind model the number of instruments playing.
         return_names : bool, default=False
             Also return the names of the returned sources.
 
@@ -607,12 +670,20 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                     f"n_sources must be between 1 and {len(keep)} (the model's sources), "
                     f"got {n_sources}."
                 )
-            shares = self._energy_shares(audio)
-            keep = keep[np.argsort(-shares[keep], kind="stable")[:n_sources]]
+            if self.presence_coef_ is not None:
+                # The likeliest present: measured far better than the largest energy
+                # for blind models, whose timbre groups outnumber the instruments.
+                rank = self.detect_sources(audio).probabilities
+            else:
+                rank = shares = self._energy_shares(audio)
+            keep = keep[np.argsort(-rank[keep], kind="stable")[:n_sources]]
             if not self.blind_:
                 keep = np.sort(keep) if sources is None else keep
         if self.blind_:
-            shares = self._energy_shares(audio) if shares is None else shares
+            if shares is None or len(keep) < self.n_sources_:
+                # Ordered by the energies the kept sources' own masks give them.
+                shares = np.zeros(self.n_sources_)
+                shares[keep] = self._energy_shares(audio, keep)
             keep = keep[np.argsort(-shares[keep], kind="stable")]
             return keep, np.array([f"source_{i + 1}" for i in range(len(keep))])
         return keep, self.classes_[keep]

@@ -30,8 +30,9 @@ def separate(audio, model, *, sr=None, sources="auto", n_sources=None):
         without a presence detector). A list: the instruments known to play.
         ``None``: every source of the model.
     n_sources : int, default=None
-        Keep the ``n_sources`` sources with the largest energy instead (e.g.
-        for a blind model, how many instruments play).
+        Keep the ``n_sources`` sources likeliest to be present instead (see
+        :meth:`MaskResynthesizer.separate`; e.g. for a blind model, how many
+        instruments play).
 
     Returns
     -------

@@ -1,14 +1,21 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from skaesep import MaskResynthesizer, SpectrogramTransformer, StackedRBMAutoencoder
+from skaesep._masking import ratio_masks
 from skaesep._network import Workspace, backprop
 from skaesep.discriminative import (
     _DecodeLoss,
     _MaskedCodes,
     _MaskLoss,
+    _MixITLoss,
+    _PermutationInvariant,
     discriminative_fine_tune,
+    make_mixit_batch,
     make_mixture_batch,
+    make_segment_batch,
 )
 from skaesep.presets import make_preset
 
@@ -68,6 +75,132 @@ def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
             assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
 
 
+def _invariant_loss(kind, spec, segment_frames):
+    if kind == "mixit":
+        return _MixITLoss(3, spec, segment_frames)
+    inner = _DecodeLoss(3) if kind == "pit-decode" else _MaskLoss(3, spec)
+    return _PermutationInvariant(inner, segment_frames)
+
+
+@pytest.mark.parametrize("kind", ["pit-decode", "pit-mask", "mixit"])
+def test_invariant_loss_gradient_matches_finite_differences(kind):
+    rng = np.random.RandomState(1)
+    spec = SpectrogramTransformer(SR, 1000, n_frames=1, compression="linear")
+    spec.fit(rng.normal(size=(1, 4000)))
+    n = spec.chunk_size_
+    sizes = [n, 5, 3, 5, n]
+    weights = [rng.normal(0, 0.5, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.normal(0, 0.5, b) for b in sizes[1:]]
+    # 2 segments of 3 rows; 3 source slots (PIT) or the 2 mixtures (MixIT).
+    X, T, R = rng.rand(6, n), rng.rand(2 if kind == "mixit" else 3, 6, n), rng.rand(3, 3)
+    if kind != "mixit":
+        T[2, 3:] = 0  # slot 2 is empty in the second segment
+    workspace = Workspace(weights, 6, X.dtype, n_encoder=2, decoder_rows=18)
+    hook = _MaskedCodes(R.T.copy(), 6)
+
+    def step():
+        loss_fn, target = _invariant_loss(kind, spec, 3), T.copy()  # PIT reorders its target
+        loss_fn.set_batch(X, target)
+        value, grads = backprop(
+            X,
+            weights,
+            biases,
+            workspace,
+            target=target.reshape(-1, n),
+            loss=loss_fn,
+            n_encoder=2,
+            code_hook=hook,
+        )
+        return value, [g.copy() for g in grads]
+
+    _, grads = step()
+    scale = T.size / X.shape[0]  # the gradients are of the loss summed per mixture
+    for layer in range(4):
+        for param, grad_ in ((weights, grads[layer]), (biases, grads[4 + layer])):
+            idx = (1, 2) if param is weights else (2,)
+            param[layer][idx] += 1e-6
+            up = step()[0]
+            param[layer][idx] -= 2e-6
+            down = step()[0]
+            param[layer][idx] += 1e-6
+            assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
+
+
+def _call(loss_fn, X, T, output):
+    target = T.copy()
+    if hasattr(loss_fn, "set_batch"):
+        loss_fn.set_batch(X, target)
+    delta, workspace = np.empty_like(output), SimpleNamespace(scratch=np.empty_like(output))
+    return loss_fn(output, target.reshape(-1, T.shape[-1]), delta, workspace)
+
+
+@pytest.mark.parametrize("kind", ["pit-decode", "pit-mask"])
+def test_pit_loss_ignores_the_order_of_sources_in_each_segment(kind):
+    rng = np.random.RandomState(0)
+    spec = SpectrogramTransformer(SR, 1000, n_frames=1, compression="linear")
+    spec.fit(rng.normal(size=(1, 4000)))
+    X, T = rng.rand(8, spec.chunk_size_), rng.rand(3, 8, spec.chunk_size_)
+    output = 0.05 + 0.9 * rng.rand(3 * 8, spec.chunk_size_)
+    swapped = T.copy()
+    swapped[:, 4:] = T[[2, 0, 1], 4:]  # the second segment's sources in another order
+    inner = _DecodeLoss(3) if kind == "pit-decode" else _MaskLoss(3, spec)
+    pit = _invariant_loss(kind, spec, 4)
+    assert _call(pit, X, swapped, output) == pytest.approx(_call(pit, X, T, output))
+    # Not invariant without the wrapper, and the wrapper takes the best order.
+    fixed = [_call(inner, X, t, output) for t in (T, swapped)]
+    assert fixed[0] != pytest.approx(fixed[1])
+    assert _call(pit, X, T, output) <= min(fixed) + 1e-12
+    # Per segment: one order for the whole segment, not one per row.
+    rows = swapped.copy()
+    rows[:, 5] = T[[1, 2, 0], 5]
+    per_row = _call(_invariant_loss(kind, spec, 1), X, rows, output)
+    assert per_row < _call(pit, X, rows, output)
+
+
+def test_mixit_loss_is_the_best_split_of_the_sources_into_the_two_mixtures():
+    rng = np.random.RandomState(0)
+    spec = SpectrogramTransformer(SR, 1000, n_frames=1, compression="linear")
+    spec.fit(rng.normal(size=(1, 4000)))
+    L, n = 4, spec.chunk_size_
+    X, T = rng.rand(2 * L, n), rng.rand(2, 2 * L, n)
+    output = 0.05 + 0.9 * rng.rand(3 * 2 * L, n)
+    value = _call(_MixITLoss(3, spec, L), X, T, output)
+    assert value == pytest.approx(_call(_MixITLoss(3, spec, L), X, T[::-1], output))
+    # Brute force over the 8 splits of the 3 sources, for each segment.
+    Y = ratio_masks(spec.unscale(output.reshape(3, 2 * L, n))) * spec.unscale(X)
+    R = spec.unscale(T)
+    best = 0.0
+    for s in range(2):
+        rows = slice(s * L, (s + 1) * L)
+        costs = []
+        for split in range(8):
+            a = np.array([split >> k & 1 for k in range(3)], dtype=bool)
+            err_a = Y[a, rows].sum(axis=0) - R[0, rows]
+            err_b = Y[~a, rows].sum(axis=0) - R[1, rows]
+            costs.append((err_a**2).sum() + (err_b**2).sum())
+        best += min(costs)
+    assert value == pytest.approx(best / ((R**2).sum() / R.size) / R.size)
+
+
+def test_segment_batches_are_consecutive_chunks_of_distinct_groups():
+    stems = _stems(seconds=2.0)
+    stems = np.concatenate([stems, stems[:1] * 0.5])  # a second take of the tone
+    spec = SpectrogramTransformer(SR, 100, n_frames=2, compression="linear").fit(stems)
+    stfts = [spec.stft(s) for s in stems]
+    rng = np.random.RandomState(0)
+    X, T = make_segment_batch(stfts, np.array([0, 1, 0]), 3, spec, 30, 5, 3, rng)
+    assert X.shape == (150, spec.chunk_size_) and T.shape == (3, 150, spec.chunk_size_)
+    chunks = X.reshape(30, 5, 2, -1)
+    # Within a segment chunk j + 1 starts where chunk j's second frame was: hop 1.
+    np.testing.assert_allclose(chunks[:, 1:, 0], chunks[:, :-1, 1])
+    # Two groups: never the two takes of the tone in one mixture, never 3 sources.
+    present = (T.max(axis=2) > 0).reshape(3, 30, 5).any(axis=2)
+    assert not present[2].any() and set(present.sum(axis=0)) == {1, 2}
+    X, T = make_mixit_batch(stfts, spec, 30, 5, rng)
+    assert T.shape == (2, 150, spec.chunk_size_) and (T.max(axis=2) > 0).all()
+    assert (X <= T.sum(axis=0) + 1e-6).all()
+
+
 def test_mixture_batch_sources_add_up_and_absent_ones_are_silent():
     stems = _stems()
     spec = SpectrogramTransformer(SR, 100, n_frames=2, compression="linear").fit(stems)
@@ -81,8 +214,10 @@ def test_mixture_batch_sources_add_up_and_absent_ones_are_silent():
     assert set(n_present) == {1, 2}
 
 
-@pytest.mark.parametrize("loss", ["decode", "mask"])
-def test_fine_tuning_lowers_the_masked_decode_loss(loss):
+@pytest.mark.parametrize(
+    "loss, invariance", [("decode", None), ("mask", None), ("mask", "pit"), ("mask", "mixit")]
+)
+def test_fine_tuning_lowers_the_masked_decode_loss(loss, invariance):
     stems = _stems()
     spec = SpectrogramTransformer(SR, 100, n_frames=1).fit(stems)
     ae = StackedRBMAutoencoder(
@@ -101,6 +236,8 @@ def test_fine_tuning_lowers_the_masked_decode_loss(loss):
         learning_rate=1e-2,
         loss=loss,
         random_state=0,
+        invariance=invariance,
+        segment_frames=8,
     )
     assert len(curve) == 6 and curve[-1] < curve[0]
 

@@ -20,9 +20,10 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
         exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "separator.joblib").exists()
     assert namespace["sources"].shape == (2, namespace["tone"].size)
-    np.testing.assert_allclose(
-        namespace["sources"].sum(axis=0), namespace["tone"] + namespace["bursts"], atol=1e-4
-    )
+    mixture = namespace["tone"] + namespace["bursts"]
+    np.testing.assert_allclose(namespace["sources"].sum(axis=0), mixture, atol=1e-4)
+    assert list(namespace["names"]) == ["source_1", "source_2"]
+    np.testing.assert_allclose(namespace["blind_sources"].sum(axis=0), mixture, atol=1e-4)
 
 
 def test_ci_runs_the_readme_test_command():

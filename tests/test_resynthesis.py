@@ -162,7 +162,8 @@ def test_presence_detection_finds_the_two_of_four_instruments(four_instruments, 
     np.testing.assert_allclose(est.sum(axis=0), mix, atol=1e-4)
 
 
-def test_blind_fit_separates_two_unlabelled_instruments(tmp_path):
+@pytest.mark.parametrize("invariant_training", [None, "pit", "mixit"])
+def test_blind_fit_separates_two_unlabelled_instruments(tmp_path, invariant_training):
     from skaesep.datasets import make_instrument_stem
     from skaesep.presets import make_preset
 
@@ -176,10 +177,15 @@ def test_blind_fit_separates_two_unlabelled_instruments(tmp_path):
     ).astype(np.float32)
     sep = make_preset("demo", sr=sr, random_state=0)
     sep.set_params(
-        discriminative_epochs=4, discriminative_mixtures=4000, discriminative_loss="mask"
+        discriminative_epochs=4,
+        discriminative_mixtures=4000,
+        discriminative_loss="mask",
+        invariant_training=invariant_training,
+        invariant_epochs=3,
     )
     sep.fit(X)  # no labels
     assert sep.blind_ and sep.timbre_labels_ is not None
+    assert len(sep.invariant_loss_curve_) == (0 if invariant_training is None else 3)
     refs = np.stack(
         [make_instrument_stem(n, duration=6.0, sr=sr, random_state=9) for n in ("drums", "flute")]
     )
@@ -194,3 +200,13 @@ def test_blind_fit_separates_two_unlabelled_instruments(tmp_path):
     assert sep.score(refs, ["drums", "flute"]) > _mixture_sdr(refs) + 1.0
     with pytest.raises(ValueError, match="n_sources must be between"):
         sep.separate(mix, n_sources=sep.n_sources_ + 1)
+
+
+def test_invariant_training_is_validated_and_only_for_blind_fits():
+    stems = _stems()
+    sep = MaskResynthesizer(_small_pipeline(max_iter=2), invariant_training="permute")
+    with pytest.raises(ValueError, match="'invariant_training' parameter"):
+        sep.fit(stems)
+    sep.set_params(invariant_training="pit", invariant_epochs=2, discriminative_mixtures=64)
+    assert sep.fit(stems, ["tone", "noise"]).invariant_loss_curve_ == []  # labels: not blind
+    assert len(sep.fit(stems).invariant_loss_curve_) == 2
