@@ -57,10 +57,18 @@ def _check_not_silent(x, name):
         raise ValueError(f"{name} is all zero (silence): there is nothing to draw in dB.")
 
 
-def _specshow(data, *, sr, hop_length, ax, **kwargs):
+def _specshow(data, *, sr, hop_length, ax, vmin, vmax):
     """One spectrogram panel: log-frequency axis in Hz, time in seconds."""
     img = librosa.display.specshow(
-        data, sr=sr, hop_length=hop_length, x_axis="s", y_axis="log", ax=ax, **kwargs
+        data,
+        sr=sr,
+        hop_length=hop_length,
+        x_axis="s",
+        y_axis="log",
+        ax=ax,
+        cmap=_CMAP,
+        vmin=vmin,
+        vmax=vmax,
     )
     ax.set(xlabel="Time (s)", ylabel="Frequency (Hz)")
     return img
@@ -125,7 +133,6 @@ def plot_spectrogram(
         sr=sr,
         hop_length=hop_length,
         ax=ax,
-        cmap=_CMAP,
         vmin=-top_db,
         vmax=0.0,
     )
@@ -192,13 +199,13 @@ def plot_reconstruction(
     error = reconstruction_error(inputs, reconstruction)
     if unscale is None:
         panels = (inputs, reconstruction)
-        scale = {"vmin": 0.0, "vmax": 1.0, "cmap": _CMAP}
+        scale = {"vmin": 0.0, "vmax": 1.0}
         label, fmt = "Network value (log-scaled magnitude, 0 to 1)", None
     else:
         magnitudes = [np.asarray(unscale(V), dtype=float) for V in (inputs, reconstruction)]
         ref = magnitudes[0].max()
         panels = [_to_db(M, ref) for M in magnitudes]
-        scale = {"vmin": -top_db, "vmax": 0.0, "cmap": _CMAP}
+        scale = {"vmin": -top_db, "vmax": 0.0}
         label, fmt = "Magnitude (dB re. loudest input bin)", "%+.0f"
     if fig is None:
         fig = plt.figure(figsize=(8, 6), layout="constrained")
@@ -441,7 +448,6 @@ def plot_separation(
                 sr=sr,
                 hop_length=hop_length,
                 ax=ax,
-                cmap=_CMAP,
                 vmin=-top_db,
                 vmax=0.0,
             )
