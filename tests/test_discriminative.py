@@ -30,6 +30,20 @@ def _stems(seconds=1.0, seed=0):
     return np.stack([0.3 * tone, 0.1 * noise]).astype(np.float32)
 
 
+def _check_gradients(step, weights, biases, grads, scale):
+    """One weight and one bias per layer against central differences of ``step``."""
+    n_layers = len(weights)
+    for layer in range(n_layers):
+        for param, grad_ in ((weights, grads[layer]), (biases, grads[n_layers + layer])):
+            idx = (1, 2) if param is weights else (2,)
+            param[layer][idx] += 1e-6
+            up = step()[0]
+            param[layer][idx] -= 2e-6
+            down = step()[0]
+            param[layer][idx] += 1e-6
+            assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
+
+
 @pytest.mark.parametrize("loss", ["decode", "mask"])
 @pytest.mark.parametrize("compression", ["log", "linear"])
 def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
@@ -64,15 +78,7 @@ def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
     _, grads = step()
     # The loss is a mean per element; the gradients are of its sum per mixture.
     scale = T.size / X.shape[0]
-    for layer in range(4):
-        for param, grad_ in ((weights, grads[layer]), (biases, grads[4 + layer])):
-            idx = (1, 2) if param is weights else (2,)
-            param[layer][idx] += 1e-6
-            up = step()[0]
-            param[layer][idx] -= 2e-6
-            down = step()[0]
-            param[layer][idx] += 1e-6
-            assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
+    _check_gradients(step, weights, biases, grads, scale)
 
 
 def _invariant_loss(kind, spec, segment_frames):
@@ -115,15 +121,7 @@ def test_invariant_loss_gradient_matches_finite_differences(kind):
 
     _, grads = step()
     scale = T.size / X.shape[0]  # the gradients are of the loss summed per mixture
-    for layer in range(4):
-        for param, grad_ in ((weights, grads[layer]), (biases, grads[4 + layer])):
-            idx = (1, 2) if param is weights else (2,)
-            param[layer][idx] += 1e-6
-            up = step()[0]
-            param[layer][idx] -= 2e-6
-            down = step()[0]
-            param[layer][idx] += 1e-6
-            assert (up - down) / 2e-6 * scale == pytest.approx(grad_[idx], rel=1e-4, abs=1e-9)
+    _check_gradients(step, weights, biases, grads, scale)
 
 
 def _call(loss_fn, X, T, output):
