@@ -1,6 +1,5 @@
 """Tests of skaesep.datasets and of the FluidR3 render script's MIDI writer."""
 
-import importlib.util
 import struct
 from pathlib import Path
 
@@ -391,12 +390,8 @@ def test_load_stems_errors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def render_script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "render_fluidr3.py"
-    spec = importlib.util.spec_from_file_location("render_fluidr3", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def render_script(load_script):
+    return load_script("render_fluidr3")
 
 
 def _read_vlq(buf, pos):

@@ -1,18 +1,11 @@
 """scripts/render_ensemble.py: the pieces' notes (no fluidsynth needed)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 
 @pytest.fixture(scope="module")
-def ensemble():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "render_ensemble.py"
-    spec = importlib.util.spec_from_file_location("render_ensemble", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def ensemble(load_script):
+    return load_script("render_ensemble")
 
 
 def test_piece_is_deterministic_and_sized(ensemble):
