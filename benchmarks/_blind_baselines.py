@@ -20,7 +20,6 @@ so the estimates sum to the mixture) and is scored on the best permutation:
 import librosa
 import numpy as np
 from _suite import NMF_ITER, NMFBaselines
-from sklearn.cluster import KMeans
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
@@ -46,13 +45,7 @@ class BlindNMF(NMFBaselines):
 
     def mfcc(self, mix, n_sources):
         """Blind NMF of ``mix``, components grouped by k-means of their basis spectra's MFCCs."""
-        V = self._magnitude(mix)
-        nmf = self._nmf()
-        H = nmf.fit_transform(V.T).T  # (k, frames)
-        W = nmf.components_.T  # (bins, k)
-        labels = KMeans(n_sources, n_init=10, random_state=0).fit_predict(basis_mfcc(W, self.spec))
-        parts = [W[:, labels == j] @ H[labels == j] for j in range(n_sources)]
-        return self._masks(mix, parts)
+        return self.blind(mix, n_sources, features=lambda W: basis_mfcc(W, self.spec))
 
     def hpss(self, mix):
         """Harmonic and percussive parts of the mixture (librosa's soft masks, power 2)."""

@@ -533,13 +533,17 @@ class NMFBaselines:
         found = sorted(self._detect(self.shares(mix), self.auto_threshold))
         return self.supervised(mix, found), found
 
-    def blind(self, mix, n_sources):
-        """Blind NMF of ``mix``, components grouped by k-means on log spectra."""
+    def blind(self, mix, n_sources, features=None):
+        """Blind NMF of ``mix``, components grouped by k-means of their basis spectra.
+
+        ``features(W)`` maps the basis spectra ``W`` (bins, k) to one row per
+        component; ``None`` means their log-normalised spectra.
+        """
         V = self._magnitude(mix)
         nmf = self._nmf()
         H = nmf.fit_transform(V.T).T  # (k, frames)
         W = nmf.components_.T  # (bins, k)
-        features = np.log(W / W.sum(axis=0) + 1e-6).T
-        labels = KMeans(n_sources, n_init=10, random_state=0).fit_predict(features)
+        X = np.log(W / W.sum(axis=0) + 1e-6).T if features is None else features(W)
+        labels = KMeans(n_sources, n_init=10, random_state=0).fit_predict(X)
         parts = [W[:, labels == j] @ H[labels == j] for j in range(n_sources)]
         return self._masks(mix, parts)
