@@ -1,25 +1,32 @@
 """Performance of skaesep against the machine's limits, sklearn and PyTorch, in one run.
 
-    python benchmarks/bench_performance.py            # everything (about 10 minutes)
-    python benchmarks/bench_performance.py --quick    # fewer repeats
-    python benchmarks/bench_performance.py --only rates,rbm
+    python benchmarks/bench_performance.py --threads 1    # everything at 1 thread
+    python benchmarks/bench_performance.py --threads 2    # ... and at 2
+    python benchmarks/bench_performance.py --quick        # one timed repeat
+    python benchmarks/bench_performance.py --only rates,rbm,finetune,separation
 
-Prints markdown tables, measured side by side in the same process:
+``--threads`` (default: every core) is skaesep's ``n_threads`` (Python threads
+sharing each mini-batch, one BLAS thread each), the BLAS threads of sklearn
+and ``torch.set_num_threads``; run once per thread count to compare. Prints
+markdown tables with the machine and the load averages:
 
 1. reference rates: float32 FMA peak of the cores (a register-only FMA loop in C,
    compiled with the machine's gcc now, 1 and 2 threads, 256- and 512-bit vectors
    where the CPU has them) and NumPy's float32/float64 matrix products, at 2048^3
    and at the network's shapes;
+   and two OpenBLAS libraries (NumPy's and SciPy's) alternating at 2 threads;
 2. RBM pretraining, seconds per epoch for one layer (7995 -> 500 and 533 -> 500,
    N = 4000), ours vs. ``sklearn.neural_network.BernoulliRBM``;
 3. fine-tuning, seconds per epoch of the unrolled 7995-500x7-7995 net, ours vs.
    PyTorch CPU (``pip install -e ".[bench]"``), same threads, batch and optimiser;
+   and one epoch of discriminative fine-tuning of the "separation" preset
+   (mask loss, its 20000 mixtures);
 4. separation real-time factor of a 3-minute 44.1 kHz file end to end, and the
    peak memory of a 10-minute file (in a child process);
 5. the demo pipeline's wall time split by stage.
 
 Timings are the best of ``--repeats`` runs. Other processes on the machine
-lower every figure: the load average is printed before and after.
+lower every figure: the load average is printed before and after each section.
 """
 
 import argparse
@@ -43,6 +50,7 @@ warnings.filterwarnings("ignore", category=Warning, module="sklearn")
 warnings.filterwarnings("ignore", message=".*max_iter.*")
 
 N = 4000  # inputs per epoch, as in the issue
+RATE_THREADS = (1, 2)  # OpenBLAS threads of the reference product rates
 _THREADS = os.cpu_count() or 1  # set by --threads
 LAYERS = (500, 500, 500, 500)
 CHUNK = 7995  # 15 frames x 533 bins
@@ -109,6 +117,10 @@ def load():
     return "%.2f %.2f %.2f" % os.getloadavg()
 
 
+def heading(text):
+    print(f"## {text}\n\nLoad average at start: {load()}.\n", flush=True)
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -117,8 +129,12 @@ def table(header, rows):
 
 # ------------------------------------------------------------------ machine
 def machine():
-    if _has_blas_module():
-        import skaesep._blas  # noqa: F401  (loads SciPy's BLAS, listed below)
+    import scipy
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, listed below)
+    import sklearn
+
+    import skaesep
+
     model = platform.processor()
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -128,25 +144,23 @@ def machine():
     except OSError:
         cores = str(os.cpu_count())
     print("## Machine\n")
-    import scipy
-    import sklearn
-
-    import skaesep
-
-    print(
-        f"- CPU: {model}, {cores} cores; Python {platform.python_version()}, "
+    lines = [
+        f"CPU: {model}, {cores} cores; Python {platform.python_version()}, "
         f"NumPy {np.__version__}, SciPy {scipy.__version__}, scikit-learn "
-        f"{sklearn.__version__}"
-    )
-    print(f"- skaesep {skaesep.__version__} from {os.path.dirname(skaesep.__file__)}")
+        f"{sklearn.__version__}, PyTorch {_torch_version() or '(not installed)'}",
+        f"skaesep {skaesep.__version__} from {os.path.dirname(skaesep.__file__)}",
+    ]
     for lib in threadpool_info():
-        print(
-            f"- {lib['user_api']}: {os.path.basename(lib['filepath'])} {lib.get('version')}, "
+        lines.append(
+            f"{lib['user_api']}: {os.path.basename(lib['filepath'])} {lib.get('version')}, "
             f"kernel {lib.get('architecture')}, {lib['num_threads']} threads"
         )
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
-        print(f"- {var}={os.environ.get(var, '(unset)')}")
-    print(f"- load average at start: {load()}\n", flush=True)
+    env = ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS")
+    lines += [f"{v}={os.environ.get(v, '(unset)')}" for v in env]
+    lines.append(f"load average at start: {load()}")
+    for line in lines:
+        print(f"- {line}")
+    print(flush=True)
 
 
 # -------------------------------------------------------------- 1. rates
@@ -183,77 +197,73 @@ def fma_peak(repeats):
     return peaks
 
 
-def matmul_rate(m, k, n, dtype, repeats, transpose_a=False, ours=False):
+def matmul_rate(m, k, n, dtype, repeats, transpose_a=False):
     rng = np.random.default_rng(0)
     A = rng.random((k, m) if transpose_a else (m, k)).astype(dtype)
     A = A.T if transpose_a else A
     B = rng.random((k, n)).astype(dtype)
     C = np.empty((m, n), dtype)
-    if ours:
-        from skaesep._blas import gemm
-
-        def f():
-            gemm(A, B, C)
-    else:
-
-        def f():
-            np.matmul(A, B, out=C)
-
     reps = max(1, int(3e9 / (2 * m * k * n)))
 
     def run():
         for _ in range(reps):
-            f()
+            np.matmul(A, B, out=C)
 
     return 2 * m * k * n * reps / best_time(run, repeats) / 1e9
 
 
+def two_libraries_rate(m, k, n, repeats):
+    """GFLOP/s of products alternating between NumPy's and SciPy's OpenBLAS."""
+    from scipy.linalg import blas
+
+    rng = np.random.default_rng(0)
+    A, B = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+    C = np.empty((m, n), np.float32)
+    reps = max(1, int(3e9 / (4 * m * k * n)))
+
+    def run():
+        for _ in range(reps):
+            np.matmul(A, B, out=C)
+            blas.sgemm(1.0, B.T, A.T, c=C.T, overwrite_c=1)
+
+    return 4 * m * k * n * reps / best_time(run, repeats) / 1e9
+
+
 def rates(repeats):
-    print("## 1. Reference rates\n", flush=True)
+    heading("1. Reference rates")
     peaks = fma_peak(repeats)
     rows = [[f"{bits}-bit", threads, f"{g:.1f}"] for (bits, threads), g in peaks.items()]
     table(["FMA loop", "threads", "GFLOP/s (float32)"], rows)
-    has_ours = _has_blas_module()
     shapes = [
         ("2048 x 2048 x 2048", 2048, 2048, 2048, False),
         ("forward 64 x 7995 @ 7995 x 500", 64, CHUNK, 500, False),
         ("forward 64 x 500 @ 500 x 7995", 64, 500, CHUNK, False),
         ("weight grad 7995 x 64 @ 64 x 500", CHUNK, 64, 500, True),
         ("forward 64 x 500 @ 500 x 500", 64, 500, 500, False),
-        ("RBM fused grad 7995 x 128 @ 128 x 500", CHUNK, 128, 500, True),
         ("inference 4096 x 7995 @ 7995 x 500", 4096, CHUNK, 500, False),
         ("frame RBM 64 x 533 @ 533 x 500", 64, FRAME, 500, False),
     ]
     rows = []
     for name, m, k, n, tr in shapes:
-        row = [name, f"{matmul_rate(m, k, n, np.float32, repeats, tr):.1f}"]
-        row.append(
-            f"{matmul_rate(m, k, n, np.float64, repeats, tr):.1f}"
-            if name.startswith("2048")
-            else ""
-        )
-        row.append(
-            f"{matmul_rate(m, k, n, np.float32, repeats, tr, ours=True):.1f}" if has_ours else ""
-        )
+        row = [name]
+        for threads in RATE_THREADS:
+            with threadpool_limits(threads, user_api="blas"):
+                row.append(f"{matmul_rate(m, k, n, np.float32, repeats, tr):.1f}")
+        if not tr and name.startswith("forward"):
+            with threadpool_limits(2, user_api="blas"):
+                row.append(f"{two_libraries_rate(m, k, n, repeats):.1f}")
+        else:
+            row.append("")
         rows.append(row)
     table(
         [
-            "product (m x k @ k x n)",
-            "NumPy float32 GFLOP/s",
-            "NumPy float64 GFLOP/s",
-            "skaesep._blas.gemm float32 GFLOP/s",
+            "product (m x k @ k x n), float32",
+            *[f"NumPy, {t} OpenBLAS thread(s), GFLOP/s" for t in RATE_THREADS],
+            "NumPy and SciPy OpenBLAS alternating, 2 threads each",
         ],
         rows,
     )
     return peaks
-
-
-def _has_blas_module():
-    try:
-        import skaesep._blas  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def ceiling(peaks, threads):
@@ -279,7 +289,7 @@ def bench_rbm(repeats, peak):
 
     from skaesep.rbm import pretrain_rbm
 
-    print("## 2. RBM pretraining, one epoch, N = %d, 500 hidden units\n" % N, flush=True)
+    heading("2. RBM pretraining, one epoch, N = %d, 500 hidden units" % N)
     rng = np.random.default_rng(0)
     data = (rng.random((N, CHUNK)) ** 3).astype(np.float32)
     rows = []
@@ -288,7 +298,12 @@ def bench_rbm(repeats, peak):
         flop = 10.0 * N * n_vis * 500  # 5 products of 2 n_vis 500 per input per CD-1 step
         ours = best_time(
             lambda V=V: pretrain_rbm(
-                V, 500, n_epochs=1, batch_size=64, random_state=np.random.RandomState(0)
+                V,
+                500,
+                n_epochs=1,
+                batch_size=64,
+                random_state=np.random.RandomState(0),
+                n_threads=_THREADS,
             ),
             repeats,
         )
@@ -329,7 +344,7 @@ def _finetune_flop():
 def bench_finetune(repeats, peak, batch_sizes=(64,)):
     from skaesep import StackedRBMAutoencoder
 
-    print("## 3. Fine-tuning, one epoch, N = %d, Adam, sigmoid + cross-entropy\n" % N, flush=True)
+    heading("3. Fine-tuning, one epoch, N = %d, Adam, sigmoid + cross-entropy" % N)
     flop, sizes = _finetune_flop()
     rng = np.random.default_rng(0)
     X = (rng.random((N, CHUNK)) ** 3).astype(np.float32)
@@ -342,6 +357,7 @@ def bench_finetune(repeats, peak, batch_sizes=(64,)):
             batch_size=batch,
             tol=0,
             n_iter_no_change=10**6,
+            n_threads=_THREADS,
             random_state=0,
         )
         ae._pretrain(X[:batch], list(LAYERS), np.random.RandomState(0))  # initial weights
@@ -351,7 +367,7 @@ def bench_finetune(repeats, peak, batch_sizes=(64,)):
 
         t_ours = best_time(ours, repeats)
         results = [("skaesep", t_ours)]
-        for fused in (False, True):
+        for fused in (False, True) if _torch_version() else ():
             t = _torch_epoch(X, sizes, batch, repeats, fused)
             if t is not None:
                 results.append(
@@ -372,14 +388,65 @@ def bench_finetune(repeats, peak, batch_sizes=(64,)):
                     f"{t / t_ours:.2f}x",
                 ]
             )
+    if _torch_version() is None:
+        print("(PyTorch is not importable: its rows are skipped; pip install -e '.[bench]')\n")
     table(
         ["batch", "implementation", "s / epoch", "GFLOP/s", *FRACTION_HEADER, "time / ours"], rows
+    )
+    bench_adam_steps(ae, repeats)
+    bench_discriminative(repeats)
+
+
+def bench_adam_steps(ae, repeats):
+    """The optimiser's share of an epoch: its steps alone, on the fitted net's parameters."""
+    from skaesep._parallel import ThreadTeam
+    from skaesep._stochastic_optimizers import AdamOptimizer
+
+    weights, biases = ae._layers()
+    params = [p.copy() for p in weights + biases]
+    grads = [np.full_like(p, 1e-3) for p in params]
+    steps = -(-N // ae.batch_size)
+    with ThreadTeam(_THREADS) as team:
+        opt = AdamOptimizer(params, 1e-3, team=team)
+
+        def epoch():
+            for _ in range(steps):
+                opt.update_params(grads)  # grads are overwritten: values do not matter
+
+        t = best_time(epoch, repeats)
+    traffic = 7 * sum(p.nbytes for p in params) * steps  # read p, g, m, v; write p, m, v
+    table(
+        ["Adam steps of one epoch", "steps", "s", "GB/s (7 arrays read or written)"],
+        [["skaesep AdamOptimizer", steps, f"{t:.3f}", f"{traffic / t / 1e9:.1f}"]],
+    )
+
+
+def bench_discriminative(repeats):
+    """One epoch of the "separation" preset's discriminative fine-tuning (mask loss)."""
+    from skaesep.datasets import make_instrument_stem
+    from skaesep.presets import make_preset
+
+    names = ("piano", "drums", "flute")
+    clips = np.stack(
+        [make_instrument_stem(n, duration=10.0, random_state=0) for n in names]
+    ).astype(np.float32)
+    model = make_preset("separation", random_state=0, pretrain_epochs=1, max_iter=1)
+    model.set_params(discriminative_epochs=0, pipeline__autoencoder__n_threads=_THREADS)
+    model.fit(clips, list(names))
+    model.set_params(discriminative_epochs=1)
+    t = best_time(lambda: model._fit_discriminative(clips, list(names)), repeats)
+    mixtures = model.discriminative_mixtures
+    table(
+        ["discriminative fine-tuning, 'separation' preset", "mixtures", "s / epoch"],
+        [["skaesep, mask loss, 3 sources", mixtures, f"{t:.3f}"]],
     )
 
 
 def _torch_version():
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        return None
     return torch.__version__
 
 
@@ -387,7 +454,7 @@ def _torch_epoch(X, sizes, batch, repeats, fused):
     try:
         import torch
     except ImportError:
-        print("(PyTorch not installed: pip install -e '.[bench]')\n")
+        print("(PyTorch is not importable: its rows are skipped; pip install -e '.[bench]')\n")
         return None
     torch.set_num_threads(_THREADS)
     torch.manual_seed(0)
@@ -428,6 +495,7 @@ def _fitted_separator(preset, sr=44100):
         ]
     ).astype(np.float32)
     model = make_preset(preset, sr=sr, random_state=0, pretrain_epochs=1, max_iter=1)
+    model.set_params(pipeline__autoencoder__n_threads=_THREADS)
     return model.fit(clips, ["piano", "drums"])
 
 
@@ -457,10 +525,9 @@ def separate_file(model, path, out_dir):
 def bench_separation(repeats, tmp, presets=("report", "demo")):
     import joblib
 
-    print(
-        "## 4. Separation of a file, end to end (read, STFT, encode/decode, masks, "
-        "ISTFT, write), 2 sources\n",
-        flush=True,
+    heading(
+        "4. Separation of a file, end to end (read, STFT, encode/decode, masks, "
+        "ISTFT, write), 2 sources"
     )
     rows = []
     for minutes in (3, 10):
@@ -650,7 +717,7 @@ def main():
     repeats = 1 if args.quick else args.repeats
     only = set(args.only.split(","))
     machine()
-    print(f"Threads for BLAS, the optimiser and PyTorch: {args.threads}\n")
+    print(f"Threads: skaesep n_threads, sklearn's BLAS and PyTorch: {args.threads}\n")
     with threadpool_limits(args.threads), tempfile.TemporaryDirectory() as tmp:
         try:
             import torch

@@ -1,13 +1,13 @@
 """Stochastic optimisers updating a list of arrays in place.
 
 After ``sklearn/neural_network/_stochastic_optimizers.py``: a base class owns
-what every optimiser shares (here the block-wise, threaded elementwise
-update), and :class:`SGDOptimizer` and :class:`AdamOptimizer` override only
-the update of one block. An optimiser is a context manager whose exit stops
-its worker threads, also when the fit inside it raises.
+what every optimiser shares (here the block-wise elementwise update, whose
+blocks a :class:`~skaesep._parallel.ThreadTeam` may share), and
+:class:`SGDOptimizer` and :class:`AdamOptimizer` override only the update of
+one block.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 
@@ -17,12 +17,13 @@ BLOCK_SIZE = 1 << 15
 
 
 class BaseOptimizer:
-    """Base class of the optimisers: blocks, threads and the update loop.
+    """Base class of the optimisers: blocks and the update loop.
 
     ``update_params`` consumes its gradients (they are overwritten). The
     update runs block by block, so each block of a parameter and of its
-    moments is read from memory once per step, and the blocks are shared
-    among ``n_threads`` threads (NumPy releases the GIL inside its loops).
+    moments is read from memory once per step; with a team the blocks are
+    claimed by its threads (NumPy releases the GIL inside its loops). Every
+    block is updated the same way whoever runs it.
 
     Parameters
     ----------
@@ -30,23 +31,22 @@ class BaseOptimizer:
         Parameters, updated in place.
     learning_rate_init : float
         Step size.
-    n_threads : int, default=1
-        Threads sharing the elementwise work.
+    team : ThreadTeam, default=None
+        Threads sharing the blocks; ``None`` updates them in the caller.
     """
 
-    def __init__(self, params, learning_rate_init, n_threads=1):
+    def __init__(self, params, learning_rate_init, team=None):
         self.params = params
         self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate_init
-        self.n_threads = max(1, int(n_threads))
-        self._pool = None
-        # (parameter index, start, stop) of each block, dealt to the threads.
-        blocks = [
+        self.team = team
+        self._scratch = threading.local()  # one work block per thread
+        # (parameter index, start, stop) of each block.
+        self._blocks = [
             (i, start, min(start + BLOCK_SIZE, p.size))
             for i, p in enumerate(params)
             for start in range(0, p.size, BLOCK_SIZE)
         ]
-        self._shares = [blocks[k :: self.n_threads] for k in range(self.n_threads)]
 
     def update_params(self, grads):
         """Update the parameters with their gradients (consumed).
@@ -58,21 +58,23 @@ class BaseOptimizer:
         """
         self._prepare_step()
         flat = [g.reshape(-1) for g in grads]
-        if self.n_threads == 1:
-            self._update_blocks(flat, self._shares[0])
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.n_threads)
-        for _ in self._pool.map(lambda share: self._update_blocks(flat, share), self._shares):
-            pass
+        blocks = self._blocks
+
+        def update(k):
+            i, a, b = blocks[k]
+            tmp = getattr(self._scratch, "tmp", None)
+            if tmp is None or tmp.dtype != flat[i].dtype:
+                tmp = self._scratch.tmp = np.empty(BLOCK_SIZE, dtype=flat[i].dtype)
+            self._update_block(i, a, b, flat[i][a:b], tmp[: b - a])
+
+        if self.team is None:
+            for k in range(len(blocks)):
+                update(k)
+        else:
+            self.team.run(update, len(blocks))
 
     def _prepare_step(self):
         """Per-step state before the blocks are updated (e.g. Adam's bias correction)."""
-
-    def _update_blocks(self, grads, blocks):
-        tmp = np.empty(BLOCK_SIZE, dtype=grads[0].dtype) if grads else None
-        for i, a, b in blocks:
-            self._update_block(i, a, b, grads[i][a:b], tmp[: b - a])
 
     def _update_block(self, i, a, b, g, tmp):
         """Update elements ``[a, b)`` of parameter ``i`` from gradient ``g``."""
@@ -80,18 +82,6 @@ class BaseOptimizer:
 
     def _slice(self, arrays, i, a, b):
         return arrays[i].reshape(-1)[a:b]
-
-    def close(self):
-        """Stop the worker threads, if any."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
 
 class SGDOptimizer(BaseOptimizer):
@@ -107,12 +97,12 @@ class SGDOptimizer(BaseOptimizer):
         Step size.
     momentum : float, default=0.9
         Momentum, in [0, 1).
-    n_threads : int, default=1
+    team : ThreadTeam, default=None
         Threads sharing the elementwise work.
     """
 
-    def __init__(self, params, learning_rate_init=0.1, momentum=0.9, n_threads=1):
-        super().__init__(params, learning_rate_init, n_threads)
+    def __init__(self, params, learning_rate_init=0.1, momentum=0.9, team=None):
+        super().__init__(params, learning_rate_init, team)
         self.momentum = momentum
         self.velocities = [np.zeros_like(p) for p in params]
 
@@ -138,7 +128,7 @@ class AdamOptimizer(BaseOptimizer):
         Decay rates of the first and second moment estimates.
     epsilon : float, default=1e-8
         Added to the root of the second moment.
-    n_threads : int, default=1
+    team : ThreadTeam, default=None
         Threads sharing the elementwise work.
     """
 
@@ -149,9 +139,9 @@ class AdamOptimizer(BaseOptimizer):
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
-        n_threads=1,
+        team=None,
     ):
-        super().__init__(params, learning_rate_init, n_threads)
+        super().__init__(params, learning_rate_init, team)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.ms = [np.zeros_like(p) for p in params]
@@ -181,20 +171,19 @@ class AdamOptimizer(BaseOptimizer):
         p -= g
 
 
-def make_optimizer(solver, params, learning_rate_init, *, momentum=0.9, n_threads=1):
+def make_optimizer(solver, params, learning_rate_init, *, momentum=0.9, team=None):
     """The optimiser named ``solver`` ("adam" or "sgd") over ``params``.
 
     Examples
     --------
     >>> import numpy as np
     >>> p = [np.zeros(3)]
-    >>> with make_optimizer("sgd", p, 0.5, momentum=0.0) as opt:
-    ...     opt.update_params([np.ones(3)])
+    >>> make_optimizer("sgd", p, 0.5, momentum=0.0).update_params([np.ones(3)])
     >>> p[0]
     array([-0.5, -0.5, -0.5])
     """
     if solver == "adam":
-        return AdamOptimizer(params, learning_rate_init, n_threads=n_threads)
+        return AdamOptimizer(params, learning_rate_init, team=team)
     if solver == "sgd":
-        return SGDOptimizer(params, learning_rate_init, momentum, n_threads=n_threads)
+        return SGDOptimizer(params, learning_rate_init, momentum, team=team)
     raise ValueError(f'solver must be "adam" or "sgd", got {solver!r}.')

@@ -1,6 +1,5 @@
 """Deep autoencoder pretrained as stacked RBMs and fine-tuned by backprop."""
 
-import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -10,10 +9,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, check_non_negative
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._base import binary_cross_entropy
 from ._network import Workspace, backprop, propagate
+from ._parallel import ThreadTeam, default_threads
 from ._sklearn_compat import Interval, StrOptions, _fit_context, validate_data
 from ._stochastic_optimizers import make_optimizer
 from .rbm import pretrain_rbm
@@ -76,10 +75,15 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     verbose : int, default=0
         Print the loss of each epoch when positive.
     n_threads : int, default=None
-        BLAS threads while fitting. ``None`` uses one: mini-batch products
-        are small, and two OpenBLAS threads were measured tens of times
-        slower than one when another process shares a 2-core machine (see
-        ``docs/benchmarks.rst``). Inference is not limited.
+        Threads sharing each mini-batch while fitting, and each block of
+        inputs in ``transform``/``inverse_transform``; each runs one BLAS
+        thread (:class:`skaesep._parallel.ThreadTeam`). ``None`` uses the
+        cores this process may run on, at most 8 and at most
+        ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` when set
+        (:func:`skaesep._parallel.default_threads`). Given ``random_state``
+        the fitted model does not depend on it, up to float rounding.
+        OpenBLAS's own threads are not used: on a busy machine they ran tens
+        of times slower than one thread (``docs/parallel.rst``).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, Gibbs sampling and shuffling.
 
@@ -104,6 +108,8 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         Lowest (validation, with ``early_stopping``) loss reached.
     n_iter_ : int
         Fine-tuning epochs run.
+    fit_times_ : dict
+        Wall seconds of ``"pretraining"`` and ``"fine-tuning"`` in ``fit``.
     input_size_ : int
         Features of one network input.
     n_features_in_ : int
@@ -223,9 +229,11 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         blocks = X.reshape(-1, self.input_size_)
         rng = check_random_state(self.random_state)
 
-        with threadpool_limits(limits=self.n_threads or 1, user_api="blas"):
-            self._pretrain(blocks, layer_sizes, rng)
-            self._fine_tune(blocks, rng)
+        t0 = time.perf_counter()
+        self._pretrain(blocks, layer_sizes, rng)
+        t1 = time.perf_counter()
+        self._fine_tune(blocks, rng)
+        self.fit_times_ = {"pretraining": t1 - t0, "fine-tuning": time.perf_counter() - t1}
         self._n_features_out = (X.shape[1] // self.input_size_) * layer_sizes[-1]
         return self
 
@@ -270,18 +278,24 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 batch_size=self.batch_size,
                 random_state=rng,
                 verbose=self.verbose,
+                n_threads=self._threads(),
             )
             self.encoder_weights_.append(W)
             self.encoder_biases_.append(b_hid)
             visible_biases.append(b_vis)
             self.pretrain_errors_.append(errors)
             if i + 1 < len(layer_sizes):
-                V = propagate(V, [W], [b_hid])
+                with ThreadTeam(self._threads()) as team:
+                    V = propagate(V, [W], [b_hid], team)
         # Unroll: the decoder mirrors the encoder with transposed weights.
         self.decoder_weights_ = [W.T.copy() for W in reversed(self.encoder_weights_)]
         self.decoder_biases_ = [b.astype(dtype, copy=True) for b in reversed(visible_biases)]
 
     # ------------------------------------------------------- fine-tuning
+    def _threads(self):
+        """Threads of the team: ``n_threads``, or :func:`~skaesep._parallel.default_threads`."""
+        return self.n_threads or default_threads()
+
     def _layers(self):
         return (
             self.encoder_weights_ + self.decoder_weights_,
@@ -313,13 +327,10 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         best_params = None
         no_change = 0
         converged = False
-        with make_optimizer(
-            self.solver,
-            params,
-            self.learning_rate_init,
-            momentum=self.momentum,
-            n_threads=_n_threads(),
-        ) as optimizer:
+        with ThreadTeam(self._threads()) as team:
+            optimizer = make_optimizer(
+                self.solver, params, self.learning_rate_init, momentum=self.momentum, team=team
+            )
             for epoch in range(self.max_iter):
                 t0 = time.perf_counter()
                 order = rng.permutation(n_samples)
@@ -327,7 +338,7 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 for batch in gen_batches(n_samples, batch_size):
                     idx = order[batch]
                     Xb = np.take(X, idx, axis=0, out=Xb_buf[: idx.shape[0]])
-                    loss, grads = backprop(Xb, weights, biases, workspace)
+                    loss, grads = backprop(Xb, weights, biases, workspace, team=team)
                     optimizer.update_params(grads)
                     loss_sum += loss * Xb.size
                 loss = loss_sum / X.size
@@ -376,7 +387,8 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         codes : ndarray of shape (n_inputs, layer_sizes[-1])
         """
-        return propagate(X, self.encoder_weights_, self.encoder_biases_)
+        with ThreadTeam(self._threads()) as team:
+            return propagate(X, self.encoder_weights_, self.encoder_biases_, team)
 
     def decode(self, codes):
         """Reconstructions in [0, 1] of code-layer activations.
@@ -389,7 +401,8 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         -------
         X : ndarray of shape ``(n_inputs, input_size_)``
         """
-        return propagate(codes, self.decoder_weights_, self.decoder_biases_)
+        with ThreadTeam(self._threads()) as team:
+            return propagate(codes, self.decoder_weights_, self.decoder_biases_, team)
 
     def transform(self, X):
         """Encode each row's blocks to the code layer.
@@ -464,10 +477,3 @@ class StackedRBMAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         tags.input_tags.positive_only = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _n_threads():
-    """Threads for the optimiser's elementwise work: those BLAS is allowed."""
-    info = threadpool_info()
-    n = max([lib["num_threads"] for lib in info if lib["user_api"] == "blas"], default=1)
-    return max(1, min(n, os.cpu_count() or 1))

@@ -221,6 +221,8 @@ def cmd_train(args):
     )
     with threadpool_limits(limits=args.threads):
         fit_with_progress(model, X, labels, quiet=args.quiet, echo=args.verbose)
+    times = ", ".join(f"{stage} {t:.1f} s" for stage, t in model.stage_times_.items())
+    progress(f"wall time by stage: {times}")
     save_model(model, out)
     mode = "blind model, " if model.blind_ else ""
     progress(f"saved {out} ({mode}sources: {', '.join(map(str, model.classes_))})")
@@ -413,6 +415,7 @@ def cmd_separate(args):
     plan = {name: template.paths(name, model.classes_, args.format) for name in names}
     check_unique(plan, args.filename)
     threads = args.threads or max(1, joblib.cpu_count() // args.jobs)
+    model.pipeline_.set_params(autoencoder__n_threads=threads)
     prefix = f"{TEMP_PREFIX}{secrets.token_hex(4)}-"
     jobs = [
         dict(
@@ -654,7 +657,10 @@ def build_parser():
         help="seconds per training segment (default: 10)",
     )
     train.add_argument(
-        "--threads", type=_positive(int), help="BLAS threads (default: the model's, 1)"
+        "--threads",
+        type=_positive(int),
+        help="threads sharing each mini-batch, one BLAS thread each "
+        "(default: the cores, at most 8)",
     )
     train.add_argument("--force", action="store_true", help="overwrite --out")
     _add_quiet(train, "progress")
@@ -717,7 +723,7 @@ def build_parser():
     sep.add_argument(
         "--threads",
         type=_positive(int),
-        help="BLAS threads per job (default: the cores divided by --jobs)",
+        help="threads per job, one BLAS thread each (default: the cores divided by --jobs)",
     )
     sep.add_argument("--force", action="store_true", help="overwrite existing outputs")
     _add_quiet(sep)

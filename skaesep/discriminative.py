@@ -27,6 +27,7 @@ from sklearn.utils import check_random_state
 from ._base import binary_cross_entropy, sigmoid_derivative_
 from ._masking import ratio_masks
 from ._network import Workspace, backprop
+from ._parallel import ThreadTeam, default_threads
 from ._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
 from ._stochastic_optimizers import AdamOptimizer
 
@@ -426,7 +427,7 @@ class _MixITLoss:
         "loss": [StrOptions({"decode", "mask"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "n_threads": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "invariance": [StrOptions({"pit", "mixit"}), None],
         "segment_frames": [Interval(Integral, 1, None, closed="left")],
     },
@@ -447,7 +448,7 @@ def discriminative_fine_tune(
     loss="decode",
     random_state=None,
     verbose=0,
-    n_threads=1,
+    n_threads=None,
     invariance=None,
     segment_frames=20,
 ):
@@ -490,8 +491,13 @@ def discriminative_fine_tune(
         Seeds the mixtures.
     verbose : int, default=0
         Print the loss of each epoch when positive.
-    n_threads : int, default=1
-        Threads of the optimiser's elementwise update.
+    n_threads : int, default=None
+        Threads sharing each mini-batch's products and update, each running
+        one BLAS thread (:class:`skaesep._parallel.ThreadTeam`); ``None``
+        uses the available cores, at most 8 and at most
+        ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` when set
+        (:func:`skaesep._parallel.default_threads`). Given ``random_state``
+        the result does not depend on it, up to float rounding.
     invariance : {None, "pit", "mixit"}, default=None
         ``None``: source ``k`` of a mixture is the clips of label ``k``.
         ``"pit"`` (permutation-invariant training): mixtures of segments of
@@ -552,7 +558,8 @@ def discriminative_fine_tune(
     hook = _MaskedCodes(R, rows)
     workspace = Workspace(weights, rows, dtype, n_encoder=n_encoder, decoder_rows=n_classes * rows)
     loss_curve = []
-    with AdamOptimizer(weights + biases, learning_rate, n_threads=n_threads) as optimizer:
+    with ThreadTeam(n_threads or default_threads()) as team:
+        optimizer = AdamOptimizer(weights + biases, learning_rate, team=team)
         for epoch in range(n_epochs):
             t0 = time.perf_counter()
             total, seen = 0.0, 0
@@ -582,6 +589,7 @@ def discriminative_fine_tune(
                     loss=loss_fn,
                     n_encoder=n_encoder,
                     code_hook=hook,
+                    team=team,
                 )
                 optimizer.update_params(grads)
                 total += value * batch

@@ -1,14 +1,20 @@
 """Greedy pretraining of one Bernoulli RBM layer by contrastive divergence."""
 
 import time
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from ._base import sigmoid_
-from ._blas import axpy, dot, gemm
+from ._blas import dot
+from ._parallel import ThreadTeam
 from ._sklearn_compat import Interval, validate_params
+
+#: Elements of the gradient computed and applied at a time, per thread: the
+#: gradient, velocity and weight blocks stay in the core's L2 cache.
+UPDATE_BLOCK = 1 << 16
 
 
 @validate_params(
@@ -23,6 +29,7 @@ from ._sklearn_compat import Interval, validate_params
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, 1, None, closed="left")],
     },
     prefer_skip_nested_validation=True,
 )
@@ -38,6 +45,7 @@ def pretrain_rbm(
     batch_size=64,
     random_state=None,
     verbose=0,
+    n_threads=1,
 ):
     """Train a Bernoulli-Bernoulli RBM on ``V`` with CD-k.
 
@@ -65,6 +73,10 @@ def pretrain_rbm(
     verbose : int, default=0
         Print each epoch's reconstruction error and time as it ends, in the
         manner of :class:`sklearn.neural_network.BernoulliRBM`.
+    n_threads : int, default=1
+        Threads sharing each mini-batch (:class:`skaesep._parallel.ThreadTeam`),
+        each running one BLAS thread. The result does not depend on it (up to
+        float rounding).
 
     Returns
     -------
@@ -106,7 +118,8 @@ def pretrain_rbm(
     vel_v = np.zeros_like(visible_bias)
     batch_size = min(batch_size, n_samples)
     # Uniforms for the Gibbs samples are drawn in the data's dtype (float32
-    # for float32 data) from a generator seeded by ``rng``.
+    # for float32 data), in the calling thread, from a generator seeded by
+    # ``rng``: the same numbers whatever the thread count.
     gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
     # Workspace, allocated once. Rows [0, n) of VV and HH hold the positive
     # phase (v0, h0), rows [n, 2n) the negative one (v, h), so that
@@ -115,50 +128,84 @@ def pretrain_rbm(
     HH = np.empty((2 * batch_size, n_hidden), dtype=dtype)
     U = np.empty((batch_size, n_hidden), dtype=dtype)
     errors = []
-    for epoch in range(n_epochs):
-        t0 = time.perf_counter()
-        order = rng.permutation(n_samples)
-        sq_err = 0.0
-        for start in range(0, n_samples, batch_size):
-            idx = order[start : start + batch_size]
-            n = idx.shape[0]
-            v0, v = VV[:n], VV[n : 2 * n]
-            h0, h = HH[:n], HH[n : 2 * n]
-            u = U[:n]
-            np.take(V, idx, axis=0, out=v0)
-            gemm(v0, W, h0)
-            h0 += hidden_bias
-            sigmoid_(h0)
-            h_prev = h0
-            for _step in range(cd_steps):
+    with ThreadTeam(n_threads) as team:
+        # Block i of a step is a block of hidden units (columns of h and W)
+        # or of visible units (columns of v, rows of W, with a gradient
+        # buffer for a cache-sized sub-block of those rows).
+        hid, vis = team.blocks(n_hidden), team.blocks(n_visible)
+        sub = max(1, UPDATE_BLOCK // n_hidden)
+        scratch = [np.empty((min(sub, n_visible), n_hidden), dtype=dtype) for _ in vis]
+        err = np.zeros(len(vis))
+
+        def hidden(v, h, u, i):
+            """``h = sigmoid(v W + c)`` on block ``i``; then ``u = (u < h)`` if ``u``."""
+            c = hid[i]
+            h_c = np.matmul(v, W[:, c], out=h[:, c])
+            h_c += hidden_bias[c]
+            sigmoid_(h_c)
+            if u is not None:
+                np.less(u[:, c], h_c, out=u[:, c])
+
+        def visible(u, v, i):
+            """``v = sigmoid(u W.T + b)`` on block ``i``."""
+            c = vis[i]
+            v_c = np.matmul(u, W[c].T, out=v[:, c])
+            v_c += visible_bias[c]
+            sigmoid_(v_c)
+
+        def update(n, step, i):
+            """Momentum step of block ``i``'s visible units and hidden units."""
+            r = vis[i]
+            for a in range(r.start, r.stop, sub):
+                b = min(a + sub, r.stop)
+                # vel_W = momentum * vel_W + step * (v0.T h0 - v.T h) - lr * decay * W
+                g = np.matmul(VV[: 2 * n, a:b].T, HH[: 2 * n], out=scratch[i][: b - a])
+                g *= step
+                vel = vel_W[a:b]
+                vel *= momentum
+                vel += g
+                np.multiply(W[a:b], learning_rate * weight_decay, out=g)
+                vel -= g
+                W[a:b] += vel
+            vel_v[r] *= momentum
+            vel_v[r] += step * (VV[:n, r].sum(axis=0) - VV[n : 2 * n, r].sum(axis=0))
+            visible_bias[r] += vel_v[r]
+            c = hid[i]
+            vel_h[c] *= momentum
+            vel_h[c] += step * HH[: 2 * n, c].sum(axis=0)  # h0 - h: HH holds [h0; -h]
+            hidden_bias[c] += vel_h[c]
+            d = VV[n : 2 * n, r] - VV[:n, r]
+            err[i] = dot(d, d)
+
+        for epoch in range(n_epochs):
+            t0 = time.perf_counter()
+            order = rng.permutation(n_samples)
+            sq_err = 0.0
+            for start in range(0, n_samples, batch_size):
+                idx = order[start : start + batch_size]
+                n = idx.shape[0]
+                v0, v = VV[:n], VV[n : 2 * n]
+                h0, h = HH[:n], HH[n : 2 * n]
+                u = U[:n]
+                np.take(V, idx, axis=0, out=v0)
                 gen.random(out=u, dtype=dtype)
-                np.less(u, h_prev, out=u)  # u becomes the 0/1 hidden sample
-                gemm(u, W.T, v)
-                v += visible_bias
-                sigmoid_(v)
-                gemm(v, W, h)
-                h += hidden_bias
-                sigmoid_(h)
-                h_prev = h
-            step = learning_rate / n
-            vel_h *= momentum
-            vel_h += step * (h0.sum(axis=0) - h.sum(axis=0))
-            vel_v *= momentum
-            vel_v += step * (v0.sum(axis=0) - v.sum(axis=0))
-            # vel_W = momentum * vel_W + lr * ((v0.T h0 - v.T h) / n - decay * W)
-            np.negative(h, out=h)
-            gemm(VV[: 2 * n].T, HH[: 2 * n], vel_W, alpha=step, beta=momentum)
-            axpy(W, vel_W, -learning_rate * weight_decay)
-            W += vel_W
-            hidden_bias += vel_h
-            visible_bias += vel_v
-            v -= v0
-            sq_err += dot(v, v)
-        errors.append(sq_err / V.size)
-        if verbose:
-            print(
-                "[pretrain_rbm] Iteration %d, reconstruction error = %.4f, time = %.2fs"
-                % (epoch + 1, errors[-1], time.perf_counter() - t0),
-                flush=True,
-            )
+                # u becomes the 0/1 hidden sample
+                team.run(partial(hidden, v0, h0, u))
+                for step_ in range(cd_steps):
+                    team.run(partial(visible, u, v))
+                    if step_ + 1 < cd_steps:
+                        gen.random(out=u, dtype=dtype)
+                        team.run(partial(hidden, v, h, u))
+                    else:
+                        team.run(partial(hidden, v, h, None))
+                np.negative(h, out=h)
+                team.run(partial(update, n, learning_rate / n))
+                sq_err += float(err.sum())
+            errors.append(sq_err / V.size)
+            if verbose:
+                print(
+                    "[pretrain_rbm] Iteration %d, reconstruction error = %.4f, time = %.2fs"
+                    % (epoch + 1, errors[-1], time.perf_counter() - t0),
+                    flush=True,
+                )
     return W, hidden_bias, visible_bias, errors

@@ -1,5 +1,6 @@
 """Separation: per-source decodes turned into masks on the mixture STFT."""
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,7 +11,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
-from threadpoolctl import threadpool_limits
 
 from ._separation_engine import code_moments, iter_separate, source_energies
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
@@ -197,6 +197,11 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Loss per discriminative epoch (empty when none ran).
     invariant_loss_curve_ : list of float
         Loss per ``invariant_training`` epoch (empty when none ran).
+    stage_times_ : dict
+        Wall seconds of each stage of ``fit`` that ran, in order:
+        ``"spectrogram"``, ``"pretraining"``, ``"fine-tuning"``,
+        ``"clustering"``, ``"discriminative fine-tuning"`` or
+        ``"invariant training"``, ``"presence calibration"``.
     blind_ : bool
         Whether the model was fitted without labels; its sources are then
         returned ordered by energy and named ``source_1``, ``source_2``, ...
@@ -308,6 +313,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         self.discriminative_loss_curve_ = []
         self.invariant_loss_curve_ = []
+        self.stage_times_ = {}
         self.blind_ = y is None
         self.timbre_labels_ = None
         clips, labels = X, y
@@ -320,9 +326,13 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 self.timbre_labels_ = labels
             self.pipeline_ = self._fit_pipeline(clips, labels)
             if labels is not None and self.discriminative_epochs > 0:
+                t0 = time.perf_counter()
                 self.discriminative_loss_curve_ = self._fit_discriminative(clips, labels)
+                self.stage_times_["discriminative fine-tuning"] = time.perf_counter() - t0
             if y is None and self.invariant_training is not None and self.invariant_epochs > 0:
+                t0 = time.perf_counter()
                 labels = self._fit_invariant(clips, labels)
+                self.stage_times_["invariant training"] = time.perf_counter() - t0
         spectrogram, _, clusterer = self._steps()
         if isinstance(self.pipeline, FrozenEstimator):
             # Blind when its units were clustered without instrument names.
@@ -330,7 +340,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.classes_ = clusterer.classes_
         self.n_sources_ = len(self.classes_)
         self._n_features_out = self.n_sources_ * X.shape[1]
+        t0 = time.perf_counter()
         self._fit_presence(clips, labels)
+        self.stage_times_["presence calibration"] = time.perf_counter() - t0
         return self
 
     def _fit_invariant(self, clips, labels):
@@ -488,13 +500,18 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 seed = rng.randint(np.iinfo(np.int32).max)
                 if step.get_params().get("random_state", 0) is None:
                     step.set_params(random_state=seed)
+        t0 = time.perf_counter()
         Xt = spectrogram.fit_transform(X)
+        self.stage_times_["spectrogram"] = time.perf_counter() - t0
         if autoencoder.get_params().get("input_size", 0) is None:
             autoencoder.set_params(input_size=spectrogram.chunk_size_)
-        codes = autoencoder.fit_transform(Xt)
+        codes = autoencoder.fit(Xt).transform(Xt)
+        self.stage_times_.update(autoencoder.fit_times_)
         if clusterer.get_params().get("n_units", 0) is None:
             clusterer.set_params(n_units=autoencoder.encoder_weights_[-1].shape[1])
+        t0 = time.perf_counter()
         clusterer.fit(codes, y)
+        self.stage_times_["clustering"] = time.perf_counter() - t0
         return pipeline
 
     def _fit_discriminative(self, X, y, *, invariance=None, n_epochs=None):
@@ -513,25 +530,24 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         y = column_or_1d(y)
         labels = np.searchsorted(clusterer.classes_, y) if invariance is None else y
         rng = check_random_state(self.random_state)
-        # The autoencoder's own thread policy: small mini-batch products.
-        with threadpool_limits(limits=autoencoder.n_threads or 1, user_api="blas"):
-            return discriminative_fine_tune(
-                autoencoder,
-                spectrogram,
-                clusterer.responsibilities_,
-                [spectrogram.stft(clip) for clip in X],
-                labels,
-                n_epochs=self.discriminative_epochs if n_epochs is None else n_epochs,
-                n_mixtures=self.discriminative_mixtures,
-                max_sources=self.max_mixed_sources,
-                learning_rate=self.discriminative_learning_rate,
-                batch_size=autoencoder.batch_size,
-                loss=self.discriminative_loss,
-                random_state=rng,
-                verbose=autoencoder.verbose,
-                invariance=invariance,
-                segment_frames=self.invariant_segment,
-            )
+        return discriminative_fine_tune(
+            autoencoder,
+            spectrogram,
+            clusterer.responsibilities_,
+            [spectrogram.stft(clip) for clip in X],
+            labels,
+            n_epochs=self.discriminative_epochs if n_epochs is None else n_epochs,
+            n_mixtures=self.discriminative_mixtures,
+            max_sources=self.max_mixed_sources,
+            learning_rate=self.discriminative_learning_rate,
+            batch_size=autoencoder.batch_size,
+            loss=self.discriminative_loss,
+            random_state=rng,
+            verbose=autoencoder.verbose,
+            n_threads=autoencoder.n_threads,
+            invariance=invariance,
+            segment_frames=self.invariant_segment,
+        )
 
     def _steps(self):
         return tuple(step for _, step in self.pipeline_.steps)

@@ -6,6 +6,7 @@ import pytest
 from skaesep import MaskResynthesizer, SpectrogramTransformer, StackedRBMAutoencoder
 from skaesep._masking import ratio_masks
 from skaesep._network import Workspace, backprop
+from skaesep._parallel import ThreadTeam
 from skaesep.discriminative import (
     _DecodeLoss,
     _MaskedCodes,
@@ -46,7 +47,8 @@ def _check_gradients(step, weights, biases, grads, scale):
 
 @pytest.mark.parametrize("loss", ["decode", "mask"])
 @pytest.mark.parametrize("compression", ["log", "linear"])
-def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_masked_backprop_gradient_matches_finite_differences(loss, compression, n_threads):
     rng = np.random.RandomState(0)
     spec = SpectrogramTransformer(SR, 1000, n_frames=1, compression=compression)
     spec.fit(rng.normal(size=(1, 4000)))
@@ -72,13 +74,15 @@ def test_masked_backprop_gradient_matches_finite_differences(loss, compression):
             loss=loss_fn,
             n_encoder=2,
             code_hook=hook,
+            team=team,
         )
         return value, [g.copy() for g in grads]
 
-    _, grads = step()
-    # The loss is a mean per element; the gradients are of its sum per mixture.
-    scale = T.size / X.shape[0]
-    _check_gradients(step, weights, biases, grads, scale)
+    with ThreadTeam(n_threads) as team:
+        _, grads = step()
+        # The loss is a mean per element; the gradients are of its sum per mixture.
+        scale = T.size / X.shape[0]
+        _check_gradients(step, weights, biases, grads, scale)
 
 
 def _invariant_loss(kind, spec, segment_frames):
@@ -89,7 +93,8 @@ def _invariant_loss(kind, spec, segment_frames):
 
 
 @pytest.mark.parametrize("kind", ["pit-decode", "pit-mask", "mixit"])
-def test_invariant_loss_gradient_matches_finite_differences(kind):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_invariant_loss_gradient_matches_finite_differences(kind, n_threads):
     rng = np.random.RandomState(1)
     spec = SpectrogramTransformer(SR, 1000, n_frames=1, compression="linear")
     spec.fit(rng.normal(size=(1, 4000)))
@@ -116,12 +121,14 @@ def test_invariant_loss_gradient_matches_finite_differences(kind):
             loss=loss_fn,
             n_encoder=2,
             code_hook=hook,
+            team=team,
         )
         return value, [g.copy() for g in grads]
 
-    _, grads = step()
-    scale = T.size / X.shape[0]  # the gradients are of the loss summed per mixture
-    _check_gradients(step, weights, biases, grads, scale)
+    with ThreadTeam(n_threads) as team:
+        _, grads = step()
+        scale = T.size / X.shape[0]  # the gradients are of the loss summed per mixture
+        _check_gradients(step, weights, biases, grads, scale)
 
 
 def _call(loss_fn, X, T, output):
@@ -238,6 +245,31 @@ def test_fine_tuning_lowers_the_masked_decode_loss(loss, invariance):
         segment_frames=8,
     )
     assert len(curve) == 6 and curve[-1] < curve[0]
+
+
+@pytest.mark.parametrize(
+    "loss, invariance", [("decode", None), ("mask", "pit"), ("mask", "mixit")]
+)
+def test_fine_tuning_gives_the_same_model_at_1_and_2_threads(loss, invariance):
+    stems = _stems()
+    spec = SpectrogramTransformer(SR, 100, n_frames=1).fit(stems)
+    R = np.repeat(np.eye(2), 4, axis=0)
+    stfts = [spec.stft(s) for s in stems]
+    fitted = []
+    for n_threads in (1, 2):
+        ae = StackedRBMAutoencoder(
+            (16, 8), input_size=spec.chunk_size_, max_iter=2, n_threads=n_threads, random_state=0
+        ).fit(spec.transform(stems))
+        curve = discriminative_fine_tune(
+            ae, spec, R, stfts, np.array([0, 1]), n_epochs=2, n_mixtures=64, learning_rate=1e-2,
+            loss=loss, random_state=0, n_threads=n_threads, invariance=invariance,
+            segment_frames=8,
+        )  # fmt: skip
+        fitted.append((curve, ae._layers()[0] + ae._layers()[1]))
+    (curve_1, params_1), (curve_2, params_2) = fitted
+    np.testing.assert_allclose(curve_1, curve_2, rtol=1e-4)
+    for a, b in zip(params_1, params_2):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 def test_separator_runs_discriminative_epochs_only_with_labels_or_timbre_groups():

@@ -1,8 +1,9 @@
 """The network core and RBM pretraining against plain NumPy references.
 
 Each reference below is the textbook form of the computation (fresh arrays,
-``@``, no workspace, no BLAS alpha/beta, no blocks or threads); the fast path
-must compute the same function up to float rounding. No timing is asserted.
+``@``, no workspace, no blocks or threads); the fast path must compute the
+same function up to float rounding, in the caller and split among two
+threads (:class:`skaesep._parallel.ThreadTeam`). No timing is asserted.
 """
 
 import numpy as np
@@ -11,8 +12,9 @@ from scipy.special import expit
 from test_stochastic_optimizers import reference_adam
 
 from skaesep import StackedRBMAutoencoder, _network
-from skaesep._blas import axpy, dot, gemm
+from skaesep._blas import dot
 from skaesep._network import Workspace, backprop, propagate
+from skaesep._parallel import ThreadTeam
 from skaesep.rbm import pretrain_rbm
 
 
@@ -52,7 +54,8 @@ def reference_rbm(
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cd_steps", [1, 2])
-def test_pretrain_rbm_matches_reference(dtype, cd_steps):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_pretrain_rbm_matches_reference(dtype, cd_steps, n_threads):
     V = np.random.default_rng(0).random((70, 30)).astype(dtype)  # last batch is partial
     kw = dict(
         n_epochs=3,
@@ -62,7 +65,7 @@ def test_pretrain_rbm_matches_reference(dtype, cd_steps):
         cd_steps=cd_steps,
         batch_size=16,
     )
-    fast = pretrain_rbm(V, 12, random_state=np.random.RandomState(0), **kw)
+    fast = pretrain_rbm(V, 12, random_state=np.random.RandomState(0), n_threads=n_threads, **kw)
     ref = reference_rbm(V, 12, rng=np.random.RandomState(0), **kw)
     tol = 1e-4 if dtype == np.float32 else 1e-10
     for got, want in zip(fast[:3], ref[:3]):
@@ -110,13 +113,15 @@ def reference_backprop(X, weights, biases):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_backprop_matches_reference(dtype):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_backprop_matches_reference(dtype, n_threads):
     rng = np.random.default_rng(1)
     sizes = [40, 16, 8, 16, 40]
     weights = [rng.normal(0, 0.3, (a, b)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
     biases = [rng.normal(0, 0.1, b).astype(dtype) for b in sizes[1:]]
     X = rng.random((9, 40)).astype(dtype)
-    loss, grads = backprop(X, weights, biases, Workspace(weights, 16, dtype))
+    with ThreadTeam(n_threads) as team:
+        loss, grads = backprop(X, weights, biases, Workspace(weights, 16, dtype), team=team)
     want_loss, gW, gb = reference_backprop(X, weights, biases)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert loss == pytest.approx(float(want_loss), rel=tol)
@@ -125,7 +130,8 @@ def test_backprop_matches_reference(dtype):
         np.testing.assert_allclose(got, want, rtol=50 * tol, atol=tol)
 
 
-def test_propagate_matches_reference(monkeypatch):
+@pytest.mark.parametrize("n_threads", [None, 1, 2])
+def test_propagate_matches_reference(monkeypatch, n_threads):
     """Blocked inference with reused buffers equals one plain pass."""
     monkeypatch.setattr(_network, "INFERENCE_BATCH", 7)  # several blocks, a partial one
     rng = np.random.default_rng(4)
@@ -136,40 +142,29 @@ def test_propagate_matches_reference(monkeypatch):
     want = X
     for W, b in zip(weights, biases):
         want = expit(want @ W + b)
-    got = propagate(X, weights, biases)
+    team = None if n_threads is None else ThreadTeam(n_threads)
+    got = propagate(X, weights, biases, team)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # Non-contiguous input, float64 input with float32 weights.
     np.testing.assert_allclose(
-        propagate(np.asfortranarray(X), weights, biases), want, rtol=1e-5, atol=1e-6
+        propagate(np.asfortranarray(X), weights, biases, team), want, rtol=1e-5, atol=1e-6
     )
-    assert propagate(X.astype(np.float64), weights, biases).dtype == (np.float64)
+    assert propagate(X.astype(np.float64), weights, biases, team).dtype == (np.float64)
+    if team is not None:
+        team.close()
 
 
-def test_gemm_axpy_dot():
-    rng = np.random.default_rng(5)
-    A = rng.random((6, 4)).astype(np.float32)
-    B = rng.random((4, 5)).astype(np.float32)
-    C = rng.random((6, 5)).astype(np.float32)
-    want = 0.5 * A @ B + 2.0 * C
-    got = gemm(A, B, C, alpha=0.5, beta=2.0)
-    assert got is C
-    np.testing.assert_allclose(C, want, rtol=1e-6)
-    # Transposed (F-ordered) operands and a non-contiguous output.
-    D = np.empty((5, 6), np.float32)
-    np.testing.assert_allclose(gemm(B.T, A.T, D), B.T @ A.T, rtol=1e-6)
-    E = np.zeros((12, 5), np.float32)[::2]
-    np.testing.assert_allclose(gemm(A, B, E), A @ B, rtol=1e-6)
-    y = np.ones(3, np.float32)
-    axpy(np.arange(3, dtype=np.float32), y, 2.0)
-    np.testing.assert_array_equal(y, [1, 3, 5])
+def test_dot():
+    A = np.random.default_rng(5).random((6, 4)).astype(np.float32)
     assert dot(A, A) == pytest.approx(float((A * A).sum()), rel=1e-6)
 
 
-def test_fit_matches_reference_training():
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fit_matches_reference_training(n_threads):
     """A whole fit (pretraining + Adam fine-tuning) equals the reference loops."""
     X = np.random.default_rng(6).random((50, 20)).astype(np.float32)
     ae = StackedRBMAutoencoder(
-        (8, 4), pretrain_epochs=2, max_iter=2, batch_size=16, random_state=0
+        (8, 4), pretrain_epochs=2, max_iter=2, batch_size=16, n_threads=n_threads, random_state=0
     ).fit(X)
     rng = np.random.RandomState(0)
     Ws, cs, bs = [], [], []
@@ -241,7 +236,8 @@ def test_pretrain_rbm_prints_each_epoch_as_it_ends(capsys):
     assert "time = " in seen[1]
 
 
-def test_code_hook_backprop_matches_reference():
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_code_hook_backprop_matches_reference(n_threads):
     """Backprop through a code hook equals the plain chain rule through the masks."""
     rng = np.random.default_rng(7)
     sizes = [10, 6, 4, 6, 10]
@@ -259,7 +255,10 @@ def test_code_hook_backprop_matches_reference():
             return (delta.reshape(3, 5, 4) * R[:, None, :]).sum(axis=0)
 
     ws = Workspace(weights, 5, X.dtype, n_encoder=2, decoder_rows=15)
-    loss, grads = backprop(X, weights, biases, ws, target=T, n_encoder=2, code_hook=Hook())
+    with ThreadTeam(n_threads) as team:
+        loss, grads = backprop(
+            X, weights, biases, ws, target=T, n_encoder=2, code_hook=Hook(), team=team
+        )
     # Reference: autograd by hand with fresh arrays.
     a1 = expit(X @ weights[0] + biases[0])
     code = expit(a1 @ weights[1] + biases[1])
@@ -281,7 +280,7 @@ def test_code_hook_backprop_matches_reference():
     assert loss == pytest.approx(-np.mean(T * np.log(q) + (1 - T) * np.log1p(-q)))
 
 
-def test_fit_closes_the_optimizer_threads_when_it_raises(monkeypatch):
+def test_fit_stops_its_threads_when_it_raises(monkeypatch):
     """Bug: the optimiser's thread pool stayed open when a fit raised."""
     import threading
 
@@ -297,14 +296,9 @@ def test_fit_closes_the_optimizer_threads_when_it_raises(monkeypatch):
 
     real_backprop = mod.backprop
     monkeypatch.setattr(mod, "backprop", failing_backprop)
-    monkeypatch.setattr(mod, "_n_threads", lambda: 2)
-    before = {t.ident for t in threading.enumerate()}
     X = np.random.default_rng(0).random((200, 8))
+    ae = StackedRBMAutoencoder((4,), pretrain_epochs=0, batch_size=16, n_threads=2, random_state=0)
     with pytest.raises(RuntimeError, match="boom"):
-        StackedRBMAutoencoder((4,), pretrain_epochs=0, batch_size=16, random_state=0).fit(X)
-    left = [
-        t
-        for t in threading.enumerate()
-        if t.ident not in before and t.name.startswith("ThreadPoolExecutor")
-    ]
+        ae.fit(X)
+    left = [t for t in threading.enumerate() if t.name.startswith("skaesep-team")]
     assert len(calls) == 3 and not left

@@ -210,3 +210,21 @@ def test_invariant_training_is_validated_and_only_for_blind_fits():
     sep.set_params(invariant_training="pit", invariant_epochs=2, discriminative_mixtures=64)
     assert sep.fit(stems, ["tone", "noise"]).invariant_loss_curve_ == []  # labels: not blind
     assert len(sep.fit(stems).invariant_loss_curve_) == 2
+
+
+def test_stage_times_name_every_stage_that_ran_in_order():
+    stems = _stems()
+    sep = MaskResynthesizer(
+        _small_pipeline(max_iter=2), discriminative_epochs=1, discriminative_mixtures=64
+    )
+    sep.fit(stems, ["tone", "noise"])
+    pipeline = ["spectrogram", "pretraining", "fine-tuning", "clustering"]
+    assert list(sep.stage_times_) == [
+        *pipeline,
+        "discriminative fine-tuning",
+        "presence calibration",
+    ]
+    assert all(t >= 0 for t in sep.stage_times_.values())
+    sep.set_params(discriminative_epochs=0, invariant_training="pit", invariant_epochs=1)
+    sep.fit(stems)  # blind
+    assert list(sep.stage_times_) == [*pipeline, "invariant training", "presence calibration"]

@@ -1,8 +1,9 @@
-"""Optimisers against plain NumPy references, and their thread pools."""
+"""Optimisers against plain NumPy references, in the caller and on a thread team."""
 
 import numpy as np
 import pytest
 
+from skaesep._parallel import ThreadTeam
 from skaesep._stochastic_optimizers import (
     BLOCK_SIZE,
     AdamOptimizer,
@@ -28,12 +29,12 @@ def test_adam_matches_reference(n_threads):
     ref = [p.copy() for p in params]
     m = [np.zeros_like(p) for p in params]
     s = [np.zeros_like(p) for p in params]
-    opt = AdamOptimizer(params, 1e-2, n_threads=n_threads)
-    for t in range(1, 4):
-        grads = [rng.normal(size=p.shape).astype(np.float32) for p in params]
-        reference_adam(ref, [g.copy() for g in grads], m, s, t, 1e-2)
-        opt.update_params(grads)
-    opt.close()
+    with ThreadTeam(n_threads) as team:
+        opt = AdamOptimizer(params, 1e-2, team=team)
+        for t in range(1, 4):
+            grads = [rng.normal(size=p.shape).astype(np.float32) for p in params]
+            reference_adam(ref, [g.copy() for g in grads], m, s, t, 1e-2)
+            opt.update_params(grads)
     for got, want in zip(params, ref):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -43,28 +44,16 @@ def test_sgd_matches_reference():
     params = [rng.normal(size=(4, BLOCK_SIZE // 3)).astype(np.float32), np.zeros(3, np.float32)]
     ref = [p.copy() for p in params]
     vel = [np.zeros_like(p) for p in params]
-    opt = SGDOptimizer(params, 0.1, 0.9, n_threads=2)
-    for _ in range(3):
-        grads = [rng.normal(size=p.shape).astype(np.float32) for p in params]
-        for i, g in enumerate(grads):
-            vel[i] = 0.9 * vel[i] - 0.1 * g
-            ref[i] = ref[i] + vel[i]
-        opt.update_params(grads)
-    opt.close()
+    with ThreadTeam(2) as team:
+        opt = SGDOptimizer(params, 0.1, 0.9, team=team)
+        for _ in range(3):
+            grads = [rng.normal(size=p.shape).astype(np.float32) for p in params]
+            for i, g in enumerate(grads):
+                vel[i] = 0.9 * vel[i] - 0.1 * g
+                ref[i] = ref[i] + vel[i]
+            opt.update_params(grads)
     for got, want in zip(params, ref):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
-def test_optimizer_is_a_context_manager_that_stops_its_threads():
-    import threading
-
-    params = [np.zeros(2 * BLOCK_SIZE, np.float32)]
-    with pytest.raises(RuntimeError), AdamOptimizer(params, n_threads=2) as opt:
-        opt.update_params([np.ones_like(params[0])])
-        assert opt._pool is not None
-        raise RuntimeError
-    assert opt._pool is None
-    assert not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")]
 
 
 def test_make_optimizer_names_the_solvers():
