@@ -221,6 +221,29 @@ def test_info_describes_a_model_file(model_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_separate_writes_the_instruments_told_or_found(tmp_path, model_path, capsys):
+    flute = make_instrument_stem("flute", duration=3.0, sr=SR, random_state=5)
+    sf.write(tmp_path / "solo.wav", flute, SR)
+    args = ["separate", str(tmp_path / "solo.wav"), "--model", str(model_path)]
+    # Told: one stem, the instrument named, holding the whole mixture.
+    assert main([*args, "--out", str(tmp_path / "told"), "--instruments", "flute"]) == 0
+    assert [p.name for p in (tmp_path / "told" / "solo").iterdir()] == ["flute.wav"]
+    np.testing.assert_allclose(sf.read(tmp_path / "told" / "solo" / "flute.wav")[0], flute,
+                               atol=1e-4)  # fmt: skip
+    # Not told: the stems the detector found, and the listing says which and why.
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0
+    listing = capsys.readouterr().out
+    found = listing.split("; found ")[1].split(";")[0].split(" (not found")[0].split(", ")
+    written = sorted(p.stem for p in (tmp_path / "auto" / "solo").iterdir())
+    assert "flute" in found and written == sorted(found)
+    assert "presence probabilities: drums " in listing
+    # A name the model does not know is refused with the model's sources.
+    assert main([*args, "--out", str(tmp_path / "bad"), "--instruments", "cello"]) == 2
+    assert "--instruments cello: not in the model, whose sources are drums, flute" in (
+        capsys.readouterr().err
+    )
+
+
 def test_separate_without_model_uses_the_builtin_default(tmp_path):
     mono = make_instrument_stem("flute", duration=1.0, sr=SR, random_state=5)
     sf.write(tmp_path / "tune.wav", mono, SR)

@@ -1,0 +1,488 @@
+#!/usr/bin/env python
+"""Generalisation suite (issue 9): four test splits, two training budgets, several seeds.
+
+The splits, the training data and the NMF baselines are those of
+``benchmarks/_suite.py`` (in-domain FluidR3, timbre shift to two other
+soundfonts, ensemble pieces, similar instruments; every model is trained on
+isolated FluidR3 single notes of eight instruments). The run is cut into
+parts that can go in parallel, each writing ``OUT/parts/<part>.json``; the
+last command joins them into ``OUT.json`` and ``OUT.rst``::
+
+    B=benchmarks/bench_generalisation.py
+    python $B --part baselines                 # mixture, oracle, blind NMF
+    python $B --part small --seed 0            # and --seed 1, --seed 2
+    python $B --part large --seed 0            # the built-in model
+    python $B --collect
+
+Methods of a model part (``--budget`` clips per instrument, ``--seed``):
+
+* ``skaesep told``: the ``"separation"`` preset (``random_state=seed``) fitted
+  on the budget's training segments, ``separate(mix, sources=names)``; the
+  large budget's seed 0 is the built-in model ``default`` (the same
+  training audio, preset and seed, trained by
+  ``scripts/train_default_model.py``);
+* ``skaesep auto``: ``separate(mix, sources="auto")`` (the model's presence
+  detector chooses among its eight instruments);
+* ``NMF told``: supervised KL-NMF (30 components per instrument, the same
+  training audio; at most :data:`NMF_MAX_FRAMES` frames per instrument) told
+  the instruments;
+* ``NMF auto``: the same NMF choosing its own instruments
+  (:meth:`_suite.NMFBaselines.auto`: all eight dictionaries fitted at once,
+  an instrument is present when its part holds at least a threshold share of
+  the fitted magnitude, the threshold chosen on random training mixtures);
+* ``skaesep told, mask_power=P``: test-time levers on the same fitted model
+  (``--mask-powers``; 2 is one iteration of open-unmix's Wiener EM on a
+  single channel, 4 two iterations, see ``docs/quality.rst``).
+
+A source an auto method misses has no score (counted as missed); estimates
+of instruments not in the mixture are dropped. Baseline methods: the
+mixture, the oracle ratio mask, blind NMF + k-means (told the number of
+instruments, best permutation).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import _suite
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from skaesep import load_model, save_model
+from skaesep.metrics import ideal_ratio_mask
+from skaesep.presets import make_preset
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = _suite.DATA / "models"
+#: Frames per instrument the NMF dictionaries learn on (the large budget has
+#: about 45 000; every third is kept).
+NMF_MAX_FRAMES = 15000
+BASELINES = ("mixture", "oracle ratio mask", "blind NMF + k-means")
+MAIN_METHODS = ("skaesep told", "skaesep auto", "NMF told", "NMF auto")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+    }
+
+
+def _load():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def fit_skaesep(budget, seed, train):
+    """The budget's fitted ``"separation"`` model (cached in ``MODELS``)."""
+    if budget == "large" and seed == 0:
+        model = load_model("default")
+        if sorted(map(str, model.classes_)) != sorted(_suite.TRAIN_INSTRUMENTS):
+            raise RuntimeError("the built-in model is not the suite's eight instruments")
+        return model, "built-in model 'default' (scripts/train_default_model.py)", 0.0
+    path = MODELS / f"{budget}_seed{seed}.skaesep"
+    if path.is_file():
+        return load_model(path), f"cached {path.name}", 0.0
+    t0 = time.perf_counter()
+    model = make_preset("separation", random_state=seed).fit(train.data, train.target)
+    seconds = time.perf_counter() - t0
+    MODELS.mkdir(parents=True, exist_ok=True)
+    save_model(model, path, description=f"suite {budget} budget, seed {seed}")
+    return model, f"trained here ({seconds:.0f} s)", seconds
+
+
+def fit_nmf(budget, seed, train):
+    t0 = time.perf_counter()
+    nmf = _suite.NMFBaselines(train, max_frames=NMF_MAX_FRAMES)
+    nmf.calibrate_auto(train, random_state=seed)
+    return nmf, time.perf_counter() - t0
+
+
+def run_methods(methods, splits):
+    """Score each ``(name, estimate)`` on every mixture of every split."""
+    out = {}
+    for split in splits:
+        for name, estimate in methods:
+            t0 = time.perf_counter()
+            rows = []
+            for m in split.mixtures:
+                row = {"mixture": m.name, "instruments": list(m.instruments)}
+                row.update(estimate(m))
+                rows.append(row)
+            out.setdefault(split.name, {})[name] = {
+                "rows": rows,
+                "time_s": round(time.perf_counter() - t0, 1),
+            }
+            s = summarise_rows(rows)
+            log(f"{split.name:<20} {name:<32} SDR {s['mean_sdr']:6.2f}")
+    return out
+
+
+def told(separate):
+    def estimate(m):
+        return _suite.score(m.references, separate(m))
+
+    return estimate
+
+
+def auto(separate):
+    def estimate(m):
+        est, names = separate(m)
+        out = _suite.score_named(m.references, m.instruments, est, names)
+        out["detected"] = [str(n) for n in names]
+        return out
+
+    return estimate
+
+
+def part_baselines(splits):
+    nmf_blind = _suite.NMFBaselines(None)
+    methods = [
+        ("mixture", told(lambda m: np.stack([m.mix] * len(m.instruments)))),
+        ("oracle ratio mask", told(lambda m: ideal_ratio_mask(m.references))),
+        (
+            "blind NMF + k-means",
+            lambda m: _suite.score(
+                m.references, nmf_blind.blind(m.mix, len(m.instruments)), permutation=True
+            ),
+        ),
+    ]
+    return {"results": run_methods(methods, splits)}
+
+
+def part_model(budget, seed, splits, mask_powers):
+    train = splits[0].train
+    model, origin, fit_s = fit_skaesep(budget, seed, train)
+    log(f"skaesep {budget} seed {seed}: {origin}")
+    nmf, nmf_s = fit_nmf(budget, seed, train)
+    log(f"NMF {budget} seed {seed}: {nmf_s:.0f} s, auto threshold {nmf.auto_threshold}")
+
+    def skaesep_told(m):
+        return model.separate(m.mix, sources=list(m.instruments))
+
+    def skaesep_auto(m):
+        est, names = model.separate(m.mix, sources="auto", return_names=True)
+        return est, names
+
+    methods = [
+        ("skaesep told", told(skaesep_told)),
+        ("skaesep auto", auto(skaesep_auto)),
+        ("NMF told", told(lambda m: nmf.supervised(m.mix, list(m.instruments)))),
+        ("NMF auto", auto(lambda m: nmf.auto(m.mix))),
+    ]
+    results = run_methods(methods, splits)
+    default_power = model.mask_power
+    for p in mask_powers:
+        model.set_params(mask_power=p)
+        extra = run_methods([(f"skaesep told, mask_power={p:g}", told(skaesep_told))], splits)
+        for split, res in extra.items():
+            results[split].update(res)
+    model.set_params(mask_power=default_power)
+    return {
+        "budget": budget,
+        "seed": seed,
+        "model": origin,
+        "train_segments": int(len(train.data)),
+        "train_clips": train.clips,
+        "skaesep_fit_s": round(fit_s, 1),
+        "nmf_fit_s": round(nmf_s, 1),
+        "nmf_auto_threshold": nmf.auto_threshold,
+        "nmf_auto_calibration": {str(k): int(v) for k, v in nmf.auto_calibration.items()},
+        "results": results,
+    }
+
+
+# ---------------------------------------------------------------------------
+# summaries
+# ---------------------------------------------------------------------------
+
+
+def summarise_rows(rows):
+    """Mean SDR/SIR/SAR over scored sources, missed sources, detection counts."""
+    out = {}
+    for key in ("sdr", "sir", "sar"):
+        values = [v for r in rows for v in r[key] if v is not None]
+        out[f"mean_{key}"] = float(np.mean(values)) if values else float("nan")
+    out["sources"] = sum(len(r["instruments"]) for r in rows)
+    out["missed"] = sum(v is None for r in rows for v in r["sdr"])
+    if rows and "detected" in rows[0]:
+        out["exact"] = sum(set(r["detected"]) == set(r["instruments"]) for r in rows)
+        out["mixtures"] = len(rows)
+    return out
+
+
+def mean_sd(values):
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return None
+    return {
+        "mean": float(np.mean(values)),
+        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+        "n": len(values),
+    }
+
+
+def collect(parts):
+    """Headline, per-instrument, detection and configuration tables from the parts."""
+    baselines = parts.get("baselines", {}).get("results", {})
+    models = [p for k, p in sorted(parts.items()) if k != "baselines"]
+    splits = list(_suite.SPLITS)
+    table = {}
+    for budget in _suite.BUDGETS:
+        runs = [p for p in models if p["budget"] == budget]
+        if not runs:
+            continue
+        methods = sorted({m for p in runs for s in p["results"].values() for m in s})
+        for split in splits:
+            cell = {}
+            for method in methods:
+                per_seed = [
+                    summarise_rows(p["results"][split][method]["rows"])["mean_sdr"]
+                    for p in runs
+                    if method in p["results"].get(split, {})
+                ]
+                cell[method] = mean_sd(per_seed)
+            for method in BASELINES:
+                if method in baselines.get(split, {}):
+                    cell[method] = mean_sd(
+                        [summarise_rows(baselines[split][method]["rows"])["mean_sdr"]]
+                    )
+            table.setdefault(budget, {})[split] = cell
+        table[budget]["seeds"] = [p["seed"] for p in runs]
+    per_instrument = {}
+    detection = {}
+    for budget in _suite.BUDGETS:
+        runs = [p for p in models if p["budget"] == budget]
+        for method in MAIN_METHODS:
+            values = {}
+            for p in runs:
+                seed_values = {}
+                for split in splits:
+                    for r in p["results"].get(split, {}).get(method, {}).get("rows", []):
+                        for n, v in zip(r["instruments"], r["sdr"]):
+                            if v is not None:
+                                seed_values.setdefault(n, []).append(v)
+                for n, v in seed_values.items():
+                    values.setdefault(n, []).append(float(np.mean(v)))
+            if values:
+                per_instrument.setdefault(budget, {})[method] = {
+                    n: mean_sd(v) for n, v in values.items()
+                }
+        for method in ("skaesep auto", "NMF auto"):
+            for split in splits:
+                rows = [
+                    r
+                    for p in runs
+                    for r in p["results"].get(split, {}).get(method, {}).get("rows", [])
+                ]
+                if not rows:
+                    continue
+                counts = {}
+                for r in rows:
+                    out = _suite.detection(r["instruments"], r["detected"])
+                    for n, c in out["per_instrument"].items():
+                        counts.setdefault(n, {"tp": 0, "fp": 0, "fn": 0, "tn": 0})[c] += 1
+                exact = np.mean([set(r["detected"]) == set(r["instruments"]) for r in rows])
+                prf = {}
+                for n, c in counts.items():
+                    if c["tp"] + c["fn"] == 0 and c["fp"] == 0:
+                        continue
+                    prec = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else None
+                    rec = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else None
+                    prf[n] = {"precision": prec, "recall": rec, **c}
+                detection.setdefault(budget, {}).setdefault(method, {})[split] = {
+                    "exact": float(exact),
+                    "mixtures": len(rows),
+                    "missed_sources": sum(v is None for r in rows for v in r["sdr"]),
+                    "per_instrument": prf,
+                }
+    return {"table": table, "per_instrument": per_instrument, "detection": detection}
+
+
+def _fmt(cell):
+    if cell is None:
+        return "--"
+    if cell["sd"] is None:
+        return f"{cell['mean']:.2f}"
+    return f"{cell['mean']:.2f} ± {cell['sd']:.2f}"
+
+
+def _list_table(title, header, rows):
+    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0]}")
+        lines += [f"     - {c}" for c in row[1:]]
+    return lines + [""]
+
+
+def write_rst(path, summary, info):
+    lines = [
+        ".. Generated by benchmarks/bench_generalisation.py --collect; do not edit.",
+        "",
+        "Generalisation suite results",
+        "============================",
+        "",
+        f"Commands: {'; '.join(f'``{c}``' for c in info['commands'])}.",
+        "",
+        f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores shared with other "
+        f"jobs (load averages per part: {info['loads']}), OPENBLAS_NUM_THREADS="
+        f"{info['machine']['blas_threads']}, Python {info['machine']['python']}, NumPy "
+        f"{info['machine']['numpy']}. Wall time of the parts: {info['times']}. Seeds: "
+        f"{info['seeds']}. Test mixtures of {_suite.TEST_SECONDS:g} s per split: "
+        f"{info['n_mixtures']}.",
+        "",
+    ]
+    order = [
+        "skaesep told",
+        "skaesep auto",
+        "NMF told",
+        "NMF auto",
+        "blind NMF + k-means",
+        "mixture",
+        "oracle ratio mask",
+    ]
+    for budget, by_split in summary["table"].items():
+        header = ["split", *order, "told - NMF told", "auto - NMF auto"]
+        rows = []
+        for split in _suite.SPLITS:
+            cell = by_split.get(split, {})
+            gaps = []
+            for a, b in (("skaesep told", "NMF told"), ("skaesep auto", "NMF auto")):
+                gaps.append(
+                    f"{cell[a]['mean'] - cell[b]['mean']:+.2f}"
+                    if cell.get(a) and cell.get(b)
+                    else "--"
+                )
+            rows.append([split, *(_fmt(cell.get(m)) for m in order), *gaps])
+        lines += _list_table(
+            f"Mean SDR (dB), {budget} budget ({_suite.BUDGETS[budget]} clips of 20 s per "
+            f"instrument), mean ± sd over seeds {by_split['seeds']}",
+            header,
+            rows,
+        )
+    for budget, by_split in summary["table"].items():
+        configs = sorted(
+            {m for cell in by_split.values() if isinstance(cell, dict) for m in cell} - set(order)
+        )
+        if not configs:
+            continue
+        rows = []
+        for method in ["skaesep told", *configs]:
+            rows.append([method, *(_fmt(by_split[s].get(method)) for s in _suite.SPLITS)])
+        lines += _list_table(
+            f"Test-time configurations, {budget} budget: mean SDR (dB) over seeds "
+            f"{by_split['seeds']}",
+            ["configuration", *_suite.SPLITS],
+            rows,
+        )
+    for budget, methods in summary["per_instrument"].items():
+        names = sorted({n for v in methods.values() for n in v})
+        rows = [[m, *(_fmt(methods[m].get(n)) for n in names)] for m in methods]
+        lines += _list_table(
+            f"Mean SDR (dB) per instrument over all splits, {budget} budget",
+            ["method", *names],
+            rows,
+        )
+    for budget, methods in summary["detection"].items():
+        rows = []
+        for method, by_split in methods.items():
+            for split, d in by_split.items():
+                pr = ", ".join(
+                    f"{n} {v['precision'] if v['precision'] is not None else float('nan'):.2f}/"
+                    f"{v['recall'] if v['recall'] is not None else float('nan'):.2f}"
+                    for n, v in sorted(d["per_instrument"].items())
+                )
+                rows.append(
+                    [method, split, f"{100 * d['exact']:.0f} %", str(d["missed_sources"]), pr]
+                )
+        lines += _list_table(
+            f"Presence detection, {budget} budget (all seeds pooled)",
+            ["method", "split", "exact set", "sources missed", "precision/recall per instrument"],
+            rows,
+        )
+    Path(path).write_text("\n".join(lines))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--part", choices=("baselines", *_suite.BUDGETS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--collect", action="store_true", help="join the parts into OUT")
+    parser.add_argument(
+        "--mask-powers", type=float, nargs="*", default=[2.0, 4.0], help="test-time levers"
+    )
+    parser.add_argument("--out", default=str(REPO / "docs" / "generalisation_results"))
+    parser.add_argument(
+        "--quick", action="store_true", help="2 mixtures per split (smoke test, not for docs)"
+    )
+    args = parser.parse_args(argv)
+    if bool(args.part) == args.collect:
+        parser.error("give --part or --collect")
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    parts_dir = Path(args.out + "_parts")
+    if args.collect:
+        parts = {p.stem: json.loads(p.read_text()) for p in sorted(parts_dir.glob("*.json"))}
+        summary = collect(parts)
+        info = {
+            "commands": [p["info"]["command"] for p in parts.values()],
+            "machine": next(iter(parts.values()))["info"]["machine"],
+            "loads": {k: p["info"]["load_start_end"] for k, p in parts.items()},
+            "times": ", ".join(
+                f"{k} {p['info']['run_time_s'] / 60:.0f} min" for k, p in parts.items()
+            ),
+            "seeds": {b: summary["table"][b]["seeds"] for b in summary["table"]},
+            "n_mixtures": next(iter(parts.values()))["info"]["n_mixtures"],
+        }
+        Path(args.out + ".json").write_text(json.dumps({"info": info, **summary}, indent=1))
+        write_rst(args.out + ".rst", summary, info)
+        log(f"wrote {args.out}.rst/.json")
+        return 0
+    start = time.perf_counter()
+    load_start = _load()
+    budget = "small" if args.part == "baselines" else args.part
+    splits = [f(budget, args.seed) for f in _suite.SPLITS.values()]
+    if args.quick:
+        for s in splits:
+            s.mixtures = s.mixtures[:2]
+    log(f"{args.part}: {sum(len(s.mixtures) for s in splits)} mixtures")
+    if args.part == "baselines":
+        result = part_baselines(splits)
+        name = "baselines"
+    else:
+        result = part_model(args.part, args.seed, splits, args.mask_powers)
+        name = f"{args.part}_seed{args.seed}"
+    result["info"] = {
+        "command": " ".join(["python benchmarks/bench_generalisation.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "run_time_s": time.perf_counter() - start,
+        "load_start_end": [load_start, _load()],
+        "n_mixtures": {s.name: len(s.mixtures) for s in splits},
+    }
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    (parts_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+    log(f"wrote {parts_dir / name}.json in {result['info']['run_time_s'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
