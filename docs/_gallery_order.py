@@ -1,13 +1,23 @@
-"""Order of the gallery's examples: the quick start first, then by file name."""
+"""Order of the gallery's examples: from the quick start to blind separation."""
 
-FIRST = ("plot_quick_start.py",)
+ORDER = (
+    "plot_quick_start.py",
+    "plot_reconstruction.py",
+    "plot_code_activations.py",
+    "plot_builtin_model.py",
+    "plot_grid_search.py",
+    "plot_versus_nmf.py",
+    "plot_blind_separation.py",
+)
 
 
-class QuickStartFirst:
-    """A sphinx-gallery ``within_subsection_order`` key."""
+class GalleryOrder:
+    """A sphinx-gallery ``within_subsection_order`` key: ``ORDER``, then by file name."""
 
     def __init__(self, src_dir):
         self.src_dir = src_dir
 
     def __call__(self, filename):
-        return (filename not in FIRST, filename)
+        if filename in ORDER:
+            return (ORDER.index(filename), filename)
+        return (len(ORDER), filename)

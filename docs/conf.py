@@ -51,9 +51,12 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"_fluidr3\.py",
+    # helper modules (_audio.py, _fluidr3.py) are imported by examples, not run
+    "ignore_pattern": r"(^|/)_\w+\.py$",
+    # the audio players of examples/_audio.py render as HTML <audio> elements
+    "capture_repr": ("_repr_html_", "__repr__"),
     "download_all_examples": False,
-    "within_subsection_order": "_gallery_order.QuickStartFirst",
+    "within_subsection_order": "_gallery_order.GalleryOrder",
     "abort_on_example_error": True,
     "plot_gallery": os.environ.get("SKAESEP_PLOT_GALLERY", "True"),
 }

@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from skaesep.datasets import (
     INSTRUMENTS,
     _synthesize,
+    load_demo_mixture,
     load_stems,
     make_instrument_dataset,
     make_instrument_stem,
@@ -382,6 +383,20 @@ def test_load_stems_errors(tmp_path):
     (bad / "piano" / "broken.wav").write_bytes(b"RIFF0000WAVEnot really audio")
     with pytest.raises(ValueError, match="broken.wav"):
         load_stems(bad)
+
+
+def test_load_demo_mixture():
+    demo = load_demo_mixture()
+    assert demo.names == ("drums", "flute", "piano")
+    assert demo.sr == 44100
+    assert demo.references.shape == (3, 7 * 44100)
+    assert demo.references.dtype == demo.mixture.dtype == np.float32
+    np.testing.assert_array_equal(demo.mixture, demo.references.sum(axis=0))
+    # Peak-normalised to 0.5 by the render script, stored in 16 bits.
+    np.testing.assert_allclose(np.abs(demo.references).max(axis=1), 0.5, atol=1e-4)
+    # Three different instruments: no stem is a copy or a rescaling of another.
+    corr = np.corrcoef(demo.references)
+    assert np.all(np.abs(corr[np.triu_indices(3, 1)]) < 0.5)
 
 
 # ---------------------------------------------------------------------------
