@@ -124,6 +124,11 @@ def _single_notes(seed, n_clips, duration, instruments, soundfont=None):
     )
 
 
+def training_root():
+    """Folder of the training clips ``<instrument>/<instrument>_<k>.wav`` (k < 30)."""
+    return _single_notes(0, BUDGETS["large"], TRAIN_CLIP_SECONDS, TRAIN_INSTRUMENTS)
+
+
 @lru_cache(maxsize=4)
 def training_data(budget="small", seed=0):
     """Labelled training segments of the eight instruments.
@@ -153,7 +158,7 @@ def training_data(budget="small", seed=0):
         raise ValueError(f"small-budget seed must be in 0..{n_all // n - 1}, got {seed}")
     else:
         clips = range(n * seed, n * seed + n)
-    root = _single_notes(0, n_all, TRAIN_CLIP_SECONDS, TRAIN_INSTRUMENTS)
+    root = training_root()
     seg = int(round(TRAIN_SEGMENT_SECONDS * SR))
     data, target = [], []
     for name in TRAIN_INSTRUMENTS:

@@ -12,6 +12,7 @@ last command joins them into ``OUT.json`` and ``OUT.rst``::
     python $B --part baselines                 # mixture, oracle, blind NMF
     python $B --part small --seed 0            # and --seed 1, --seed 2
     python $B --part large --seed 0            # the built-in model
+    python $B --part cli --seed 0              # skaesep train + separate, no hints
     python $B --collect
 
 Methods of a model part (``--budget`` clips per instrument, ``--seed``):
@@ -34,6 +35,12 @@ Methods of a model part (``--budget`` clips per instrument, ``--seed``):
   (``--mask-powers``; 2 is one iteration of open-unmix's Wiener EM on a
   single channel, 4 two iterations, see ``docs/quality.rst``).
 
+The ``cli`` part (small budget) checks that the command line reproduces
+``skaesep auto``: ``skaesep train`` on a folder of the same training clips
+(``--seed``, default preset and segment length), then ``skaesep separate`` of
+every test mixture written as a WAV file, without ``--instruments``; the
+stems it writes are read back and scored as ``skaesep auto (CLI)``.
+
 A source an auto method misses has no score (counted as missed); estimates
 of instruments not in the mixture are dropped. Baseline methods: the
 mixture, the oracle ratio mask, blind NMF + k-means (told the number of
@@ -45,15 +52,18 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import _suite
 import numpy as np
+import soundfile as sf
 from sklearn.exceptions import ConvergenceWarning
 
 from skaesep import load_model, save_model
+from skaesep.cli import main as skaesep_main
 from skaesep.metrics import ideal_ratio_mask
 from skaesep.presets import make_preset
 
@@ -209,6 +219,68 @@ def part_model(budget, seed, splits, mask_powers):
     }
 
 
+def part_cli(seed, splits):
+    """``skaesep train`` + ``skaesep separate`` without hints, scored like ``skaesep auto``."""
+    train = splits[0].train
+    root = _suite.training_root()
+    with tempfile.TemporaryDirectory(prefix="skaesep-cli-") as tmp:
+        tmp = Path(tmp)
+        for name in _suite.TRAIN_INSTRUMENTS:
+            (tmp / "train" / name).mkdir(parents=True)
+            for k in train.clips:
+                clip = f"{name}_{k}.wav"
+                (tmp / "train" / name / clip).symlink_to(root / name / clip)
+        model = tmp / "model.skaesep"
+        t0 = time.perf_counter()
+        train_args = ["train", str(tmp / "train"), "-o", str(model), "--seed", str(seed)]
+        if skaesep_main(train_args) != 0:
+            raise RuntimeError("skaesep train failed")
+        fit_s = time.perf_counter() - t0
+        tracks = {}
+        (tmp / "mixtures").mkdir()
+        for split in splits:
+            for i, m in enumerate(split.mixtures):
+                track = f"{split.name}__{i:02d}"
+                sf.write(tmp / "mixtures" / f"{track}.wav", m.mix, _suite.SR, subtype="FLOAT")
+                tracks[split.name, m.name] = track
+        t0 = time.perf_counter()
+        separate_args = [
+            "separate",
+            str(tmp / "mixtures"),
+            "-n",
+            str(model),
+            "-o",
+            str(tmp / "out"),
+        ]
+        if skaesep_main([*separate_args, "-q"]) != 0:
+            raise RuntimeError("skaesep separate failed")
+        separate_s = time.perf_counter() - t0
+
+        def cli_auto(split):
+            def estimate(m):
+                stems = sorted((tmp / "out" / tracks[split, m.name]).glob("*.wav"))
+                names = [p.stem for p in stems]
+                est = np.array([sf.read(p, dtype="float32")[0] for p in stems])
+                out = _suite.score_named(m.references, m.instruments, est, names)
+                out["detected"] = names
+                return out
+
+            return estimate
+
+        results = {}
+        for split in splits:
+            results.update(run_methods([("skaesep auto (CLI)", cli_auto(split.name))], [split]))
+    return {
+        "budget": "small",
+        "seed": seed,
+        "model": "skaesep train " + " ".join(train_args[2:]).replace(str(tmp), "TMP"),
+        "train_clips": train.clips,
+        "skaesep_fit_s": round(fit_s, 1),
+        "separate_s": round(separate_s, 1),
+        "results": results,
+    }
+
+
 # ---------------------------------------------------------------------------
 # summaries
 # ---------------------------------------------------------------------------
@@ -242,7 +314,7 @@ def mean_sd(values):
 def collect(parts):
     """Headline, per-instrument, detection and configuration tables from the parts."""
     baselines = parts.get("baselines", {}).get("results", {})
-    models = [p for k, p in sorted(parts.items()) if k != "baselines"]
+    models = [p for k, p in sorted(parts.items()) if k != "baselines" and not k.startswith("cli")]
     splits = list(_suite.SPLITS)
     table = {}
     for budget in _suite.BUDGETS:
@@ -313,7 +385,27 @@ def collect(parts):
                     "missed_sources": sum(v is None for r in rows for v in r["sdr"]),
                     "per_instrument": prf,
                 }
-    return {"table": table, "per_instrument": per_instrument, "detection": detection}
+    cli = {}
+    for key, p in sorted(parts.items()):
+        if not key.startswith("cli"):
+            continue
+        python = next(
+            (m for m in models if m["budget"] == "small" and m["seed"] == p["seed"]), None
+        )
+        for split in splits:
+            row = {"seed": p["seed"]}
+            for method, source in (("skaesep auto (CLI)", p), ("skaesep auto", python)):
+                rows = (source or {}).get("results", {}).get(split, {}).get(method, {}).get("rows")
+                if rows:
+                    s = summarise_rows(rows)
+                    row[method] = {"mean_sdr": s["mean_sdr"], "exact": s["exact"] / s["mixtures"]}
+            cli.setdefault(split, []).append(row)
+    return {
+        "table": table,
+        "per_instrument": per_instrument,
+        "detection": detection,
+        "cli": cli,
+    }
 
 
 def _fmt(cell):
@@ -417,6 +509,21 @@ def write_rst(path, summary, info):
             ["method", "split", "exact set", "sources missed", "precision/recall per instrument"],
             rows,
         )
+    rows = []
+    for split, by_seed in summary.get("cli", {}).items():
+        for row in by_seed:
+            cells = []
+            for method in ("skaesep auto (CLI)", "skaesep auto"):
+                r = row.get(method)
+                cells += [f"{r['mean_sdr']:.2f}", f"{100 * r['exact']:.0f} %"] if r else ["--"] * 2
+            rows.append([split, str(row["seed"]), *cells])
+    if rows:
+        lines += _list_table(
+            "Command line without hints (skaesep train + skaesep separate) against the Python "
+            "auto mode, small budget: mean SDR (dB) and exact set detected",
+            ["split", "seed", "CLI SDR", "CLI exact set", "Python SDR", "Python exact set"],
+            rows,
+        )
     Path(path).write_text("\n".join(lines))
 
 
@@ -425,7 +532,7 @@ def main(argv=None):
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--part", choices=("baselines", *_suite.BUDGETS))
+    parser.add_argument("--part", choices=("baselines", *_suite.BUDGETS, "cli"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--collect", action="store_true", help="join the parts into OUT")
     parser.add_argument(
@@ -459,7 +566,7 @@ def main(argv=None):
         return 0
     start = time.perf_counter()
     load_start = _load()
-    budget = "small" if args.part == "baselines" else args.part
+    budget = args.part if args.part in _suite.BUDGETS else "small"
     splits = [f(budget, args.seed) for f in _suite.SPLITS.values()]
     if args.quick:
         for s in splits:
@@ -468,6 +575,9 @@ def main(argv=None):
     if args.part == "baselines":
         result = part_baselines(splits)
         name = "baselines"
+    elif args.part == "cli":
+        result = part_cli(args.seed, splits)
+        name = f"cli_seed{args.seed}"
     else:
         result = part_model(args.part, args.seed, splits, args.mask_powers)
         name = f"{args.part}_seed{args.seed}"
