@@ -25,3 +25,16 @@ def load_script():
         return module
 
     return load
+
+
+@pytest.fixture(autouse=True)
+def _split_small_layers(monkeypatch):
+    """Split even the tests' tiny RBM layers among threads.
+
+    ``pretrain_rbm`` runs layers below ``MIN_SPLIT_WORK`` multiply-adds per
+    product in one thread; every test layer is that small, so without this the
+    tests at ``n_threads=2`` would not exercise the parallel path.
+    """
+    from skaesep import rbm
+
+    monkeypatch.setattr(rbm, "MIN_SPLIT_WORK", 0)

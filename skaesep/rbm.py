@@ -16,6 +16,13 @@ from ._sklearn_compat import Interval, validate_params
 #: gradient, velocity and weight blocks stay in the core's L2 cache.
 UPDATE_BLOCK = 1 << 16
 
+#: Multiply-adds of one mini-batch product (``batch_size * n_visible *
+#: n_hidden``) below which a layer runs in one thread whatever ``n_threads``:
+#: handing half of a product this small to a second thread costs as much as it
+#: saves (533 -> 500 at batch 64, 17 M, was 0.87x as fast at 2 threads as at 1;
+#: 7995 -> 500, 256 M, 2.02x faster; ``docs/benchmarks.rst``).
+MIN_SPLIT_WORK = 50_000_000
+
 
 @validate_params(
     {
@@ -75,8 +82,9 @@ def pretrain_rbm(
         manner of :class:`sklearn.neural_network.BernoulliRBM`.
     n_threads : int, default=1
         Threads sharing each mini-batch (:class:`skaesep._parallel.ThreadTeam`),
-        each running one BLAS thread. The result does not depend on it (up to
-        float rounding).
+        each running one BLAS thread; a layer whose mini-batch products are
+        smaller than :data:`MIN_SPLIT_WORK` multiply-adds runs in one. The
+        result does not depend on it (up to float rounding).
 
     Returns
     -------
@@ -128,6 +136,8 @@ def pretrain_rbm(
     HH = np.empty((2 * batch_size, n_hidden), dtype=dtype)
     U = np.empty((batch_size, n_hidden), dtype=dtype)
     errors = []
+    if batch_size * n_visible * n_hidden < MIN_SPLIT_WORK:
+        n_threads = 1
     with ThreadTeam(n_threads) as team:
         # Block i of a step is a block of hidden units (columns of h and W)
         # or of visible units (columns of v, rows of W, with a gradient

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from skaesep import StackedRBMAutoencoder
+from skaesep import StackedRBMAutoencoder, rbm
 from skaesep._parallel import (
     MAX_DEFAULT_THREADS,
     THREAD_VARIABLES,
@@ -82,6 +82,27 @@ def test_team_limits_blas_to_one_thread_and_restores_it():
 def test_team_rejects_zero_threads():
     with pytest.raises(ValueError, match="at least 1"):
         ThreadTeam(0)
+
+
+def test_small_layers_run_in_one_thread(monkeypatch):
+    monkeypatch.undo()  # conftest's split of every layer
+    # At batch 64 the 533-bin frame layer of the presets is below the
+    # threshold, the report's 7995-wide chunk layer above it.
+    assert 64 * 533 * 500 < rbm.MIN_SPLIT_WORK <= 64 * 7995 * 500
+    teams = []
+
+    class Recording(ThreadTeam):
+        def __init__(self, n_threads=1):
+            teams.append(n_threads)
+            super().__init__(n_threads)
+
+    monkeypatch.setattr(rbm, "ThreadTeam", Recording)
+    V = np.random.default_rng(0).random((40, 30)).astype(np.float32)
+    work = 8 * 30 * 20  # multiply-adds of one mini-batch product
+    for threshold in (work + 1, work):
+        monkeypatch.setattr(rbm, "MIN_SPLIT_WORK", threshold)
+        pretrain_rbm(V, 20, n_epochs=1, batch_size=8, n_threads=2)
+    assert teams == [1, 2]
 
 
 def test_same_seed_same_rbm_at_1_and_2_threads():
