@@ -41,6 +41,7 @@ blind NMF baselines.
 import importlib.util
 import itertools
 import os
+import platform
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -57,6 +58,15 @@ from skaesep.metrics import bss_eval
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SKAESEP_DATA", Path.home() / ".cache" / "skaesep")) / "suite"
 SR = 44100
+
+
+def cpu_name():
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def _script(name):

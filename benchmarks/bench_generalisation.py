@@ -81,12 +81,7 @@ def log(msg):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = _suite.cpu_name()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -45,6 +45,7 @@ import time
 import warnings
 from pathlib import Path
 
+import _suite
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
@@ -100,12 +101,7 @@ def summary(rows):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = _suite.cpu_name()
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     return {
         "cpu": cpu,
