@@ -20,6 +20,7 @@ on the live arrays of :meth:`StackedRBMAutoencoder._layers`.
 import time
 from numbers import Integral, Real
 
+import librosa
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.utils import check_random_state
@@ -37,7 +38,130 @@ def _chunk_index(n_t, n_frames, rng, size):
     return rng.randint(0, max(1, n_t - n_frames + 1), size=size)
 
 
-def make_mixture_batch(stfts, labels, n_classes, spectrogram, batch_size, max_sources, rng):
+#: Keys of the ``augmentation`` of :func:`discriminative_fine_tune` and
+#: :class:`~skaesep.MaskResynthesizer`.
+AUGMENTATION_KEYS = ("gain_db", "tilt_db", "pitch_semitones")
+
+
+def check_augmentation(augmentation):
+    """The augmentation dict with every key, zero when not given.
+
+    Parameters
+    ----------
+    augmentation : dict or None
+        Half-ranges of the random changes, in :data:`AUGMENTATION_KEYS`:
+        ``gain_db`` (gain of each stem in a mixture), ``tilt_db`` (spectral
+        tilt of each stem, dB per octave about 1 kHz) and ``pitch_semitones``
+        (copies of the training clips resampled this many semitones up and
+        down). ``None`` means no augmentation.
+
+    Returns
+    -------
+    augmentation : dict
+        ``{key: float}`` for every key.
+
+    Raises
+    ------
+    ValueError
+        For an unknown key or a negative or non-numeric value.
+
+    Examples
+    --------
+    >>> from skaesep.discriminative import check_augmentation
+    >>> check_augmentation({"gain_db": 6})
+    {'gain_db': 6.0, 'tilt_db': 0.0, 'pitch_semitones': 0.0}
+    """
+    augmentation = {} if augmentation is None else dict(augmentation)
+    unknown = sorted(set(augmentation) - set(AUGMENTATION_KEYS))
+    if unknown:
+        raise ValueError(
+            f"unknown augmentation {', '.join(map(repr, unknown))}; the keys are "
+            f"{', '.join(AUGMENTATION_KEYS)}."
+        )
+    out = {}
+    for key in AUGMENTATION_KEYS:
+        value = augmentation.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+            raise ValueError(f"augmentation {key!r} must be a number >= 0, got {value!r}.")
+        out[key] = float(value)
+    return out
+
+
+class StemAugmentation:
+    """Random gain and spectral tilt of one stem, as a gain per frequency bin.
+
+    A stem's complex STFT multiplied by the gains is the STFT of the stem
+    filtered by a zero-phase equaliser, so a mixture of augmented stems is
+    still the exact sum of its sources.
+
+    Parameters
+    ----------
+    frequencies : ndarray of shape (n_bins,)
+        Centre frequency of each bin in Hz.
+    gain_db : float
+        Gains are drawn uniformly in ``[-gain_db, gain_db]`` dB.
+    tilt_db : float
+        Tilts are drawn uniformly in ``[-tilt_db, tilt_db]`` dB per octave
+        about 1 kHz (bins below 62.5 Hz take the 62.5 Hz gain).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaesep.discriminative import StemAugmentation
+    >>> aug = StemAugmentation(np.array([500.0, 1000.0, 2000.0]), gain_db=0, tilt_db=6)
+    >>> print(np.round(20 * np.log10(aug(np.random.RandomState(0))), 2))  # one octave apart
+    [-2.58  0.    2.58]
+    """
+
+    def __init__(self, frequencies, gain_db, tilt_db):
+        self.octaves = np.log2(np.maximum(np.asarray(frequencies, dtype=float), 62.5) / 1000.0)
+        self.gain_db = gain_db
+        self.tilt_db = tilt_db
+
+    def __call__(self, rng):
+        """Gains of one stem, shape ``(n_bins,)``."""
+        gain = rng.uniform(-self.gain_db, self.gain_db)
+        tilt = rng.uniform(-self.tilt_db, self.tilt_db)
+        return 10.0 ** ((gain + tilt * self.octaves) / 20.0)
+
+
+def pitch_shifted_clips(clips, sr, semitones):
+    """Copies of clips resampled ``semitones`` up and down (pitch and length change).
+
+    Parameters
+    ----------
+    clips : sequence of ndarray of shape (n_samples_i,)
+        Waveforms.
+    sr : int
+        Their sample rate.
+    semitones : float
+        Shift of each copy; 0 gives no copies.
+
+    Returns
+    -------
+    shifted : list of ndarray
+        Two copies of each clip (down, then up), clip after clip.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaesep.discriminative import pitch_shifted_clips
+    >>> up_down = pitch_shifted_clips([np.zeros(1200)], 12000, 12)
+    >>> [c.size for c in up_down]
+    [2400, 600]
+    """
+    if semitones <= 0:
+        return []
+    return [
+        librosa.resample(np.asarray(clip), orig_sr=sr, target_sr=sr * 2.0 ** (s / 12.0))
+        for clip in clips
+        for s in (semitones, -semitones)
+    ]
+
+
+def make_mixture_batch(
+    stfts, labels, n_classes, spectrogram, batch_size, max_sources, rng, augment=None
+):
     """Random mixtures of chunks of isolated stems, with their scaled sources.
 
     Parameters
@@ -56,6 +180,9 @@ def make_mixture_batch(stfts, labels, n_classes, spectrogram, batch_size, max_so
         Each mixture holds between 1 and ``max_sources`` distinct classes.
     rng : numpy.random.RandomState
         Source of randomness.
+    augment : callable, default=None
+        ``augment(rng)`` gives the gain per frequency bin of one stem (e.g.
+        :class:`StemAugmentation`); the sources are the augmented stems.
 
     Returns
     -------
@@ -96,6 +223,8 @@ def make_mixture_batch(stfts, labels, n_classes, spectrogram, batch_size, max_so
             part = S[:, start : start + n_frames].T
             src = np.zeros((n_frames, n_bins), dtype=S.dtype)
             src[: part.shape[0]] = part
+            if augment is not None:
+                src *= augment(rng).astype(dtype)
             mix += src
             T[k, i] = np.abs(src)
         X[i] = np.abs(mix)
@@ -430,6 +559,7 @@ class _MixITLoss:
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "invariance": [StrOptions({"pit", "mixit"}), None],
         "segment_frames": [Interval(Integral, 1, None, closed="left")],
+        "augmentation": [dict, None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -451,6 +581,7 @@ def discriminative_fine_tune(
     n_threads=None,
     invariance=None,
     segment_frames=20,
+    augmentation=None,
 ):
     """Fine-tune a fitted autoencoder so that masked codes decode to sources.
 
@@ -513,6 +644,12 @@ def discriminative_fine_tune(
     segment_frames : int, default=20
         Consecutive chunks of one mixture that share an assignment (with
         ``invariance``).
+    augmentation : dict, default=None
+        Random gain (``gain_db``) and spectral tilt (``tilt_db``) of every
+        stem of every mixture (:class:`StemAugmentation`; without
+        ``invariance``); see :func:`check_augmentation`. ``pitch_semitones``
+        is not used here: pass the resampled clips
+        (:func:`pitch_shifted_clips`) among ``stfts``.
 
     Returns
     -------
@@ -555,6 +692,11 @@ def discriminative_fine_tune(
             raise ValueError(f'invariance="mixit" needs at least 2 clips, got {len(stfts)}.')
         loss_fn = _MixITLoss(n_classes, spectrogram, segment_frames)
     rows = batch_size if invariance is None else n_segments * segment_frames
+    aug = check_augmentation(augmentation)
+    augment = None
+    if aug["gain_db"] > 0 or aug["tilt_db"] > 0:
+        frequencies = librosa.fft_frequencies(sr=spectrogram.sr, n_fft=spectrogram.win_length_)
+        augment = StemAugmentation(frequencies, aug["gain_db"], aug["tilt_db"])
     hook = _MaskedCodes(R, rows)
     workspace = Workspace(weights, rows, dtype, n_encoder=n_encoder, decoder_rows=n_classes * rows)
     loss_curve = []
@@ -567,7 +709,7 @@ def discriminative_fine_tune(
                 if invariance is None:
                     batch = min(batch_size, n_mixtures - seen)
                     X, T = make_mixture_batch(
-                        stfts, labels, n_classes, spectrogram, batch, max_sources, rng
+                        stfts, labels, n_classes, spectrogram, batch, max_sources, rng, augment
                     )
                 elif invariance == "pit":
                     X, T = make_segment_batch(

@@ -18,7 +18,7 @@ from ._timbre import timbre_clusters, timbre_features
 from .audio import check_audio
 from .autoencoder import StackedRBMAutoencoder
 from .clustering import CodeLayerClusterer
-from .discriminative import discriminative_fine_tune
+from .discriminative import check_augmentation, discriminative_fine_tune, pitch_shifted_clips
 from .metrics import bss_eval
 from .spectrogram import SpectrogramTransformer, window_length
 
@@ -142,6 +142,15 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         spectrum. ``"mask"``: in addition, the ratio masks of the sources in
         the mixture, applied to its magnitude, should give each source's
         magnitude (energy-weighted squared error, as SDR weighs it).
+    discriminative_augmentation : dict, default=None
+        Random changes of the discriminative step's training mixtures, by
+        half-range: ``{"gain_db": g}`` draws each stem's gain in ``[-g, g]``
+        dB (unequal mixing gains), ``"tilt_db"`` a spectral tilt in dB per
+        octave about 1 kHz, ``"pitch_semitones"`` adds copies of the
+        training clips resampled that many semitones up and down. ``None``
+        mixes the stems as they are. ``docs/quality.rst`` has what each
+        measured; see
+        :func:`skaesep.discriminative.check_augmentation`.
     blind_method : {"timbre", "units"}, default="timbre"
         How ``fit`` without ``y`` finds its sources. ``"timbre"``: the
         recordings are cut into segments of ``blind_segment`` seconds, grouped
@@ -248,6 +257,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "max_mixed_sources": [Interval(Integral, 1, None, closed="left")],
         "discriminative_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "discriminative_loss": [StrOptions({"decode", "mask"})],
+        "discriminative_augmentation": [dict, None],
         "blind_method": [StrOptions({"timbre", "units"})],
         "blind_segment": [Interval(Real, 0, None, closed="neither")],
         "invariant_training": [StrOptions({"pit", "mixit"}), None],
@@ -268,6 +278,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         max_mixed_sources=3,
         discriminative_learning_rate=1e-3,
         discriminative_loss="decode",
+        discriminative_augmentation=None,
         blind_method="timbre",
         blind_segment=2.0,
         invariant_training=None,
@@ -284,6 +295,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.max_mixed_sources = max_mixed_sources
         self.discriminative_learning_rate = discriminative_learning_rate
         self.discriminative_loss = discriminative_loss
+        self.discriminative_augmentation = discriminative_augmentation
         self.blind_method = blind_method
         self.blind_segment = blind_segment
         self.invariant_training = invariant_training
@@ -311,6 +323,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             Fitted separator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
+        augmentation = check_augmentation(self.discriminative_augmentation)
         self.discriminative_loss_curve_ = []
         self.invariant_loss_curve_ = []
         self.stage_times_ = {}
@@ -327,7 +340,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             self.pipeline_ = self._fit_pipeline(clips, labels)
             if labels is not None and self.discriminative_epochs > 0:
                 t0 = time.perf_counter()
-                self.discriminative_loss_curve_ = self._fit_discriminative(clips, labels)
+                self.discriminative_loss_curve_ = self._fit_discriminative(
+                    clips, labels, augmentation=augmentation
+                )
                 self.stage_times_["discriminative fine-tuning"] = time.perf_counter() - t0
             if y is None and self.invariant_training is not None and self.invariant_epochs > 0:
                 t0 = time.perf_counter()
@@ -514,11 +529,12 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.stage_times_["clustering"] = time.perf_counter() - t0
         return pipeline
 
-    def _fit_discriminative(self, X, y, *, invariance=None, n_epochs=None):
+    def _fit_discriminative(self, X, y, *, invariance=None, n_epochs=None, augmentation=None):
         """Fine-tune through the masks; returns the loss curve.
 
         Without ``invariance`` ``y`` names each clip's source; with it ``y``
-        only groups clips.
+        only groups clips. ``augmentation`` is a checked
+        ``discriminative_augmentation`` (only without ``invariance``).
         """
         spectrogram, autoencoder, clusterer = self._steps()
         if autoencoder.input_size_ != spectrogram.chunk_size_:
@@ -530,11 +546,16 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         y = column_or_1d(y)
         labels = np.searchsorted(clusterer.classes_, y) if invariance is None else y
         rng = check_random_state(self.random_state)
+        stfts = [spectrogram.stft(clip) for clip in X]
+        if augmentation is not None and augmentation["pitch_semitones"] > 0:
+            shifted = pitch_shifted_clips(X, spectrogram.sr, augmentation["pitch_semitones"])
+            stfts += [spectrogram.stft(clip) for clip in shifted]
+            labels = np.concatenate([labels, np.repeat(labels, 2)])
         return discriminative_fine_tune(
             autoencoder,
             spectrogram,
             clusterer.responsibilities_,
-            [spectrogram.stft(clip) for clip in X],
+            stfts,
             labels,
             n_epochs=self.discriminative_epochs if n_epochs is None else n_epochs,
             n_mixtures=self.discriminative_mixtures,
@@ -547,6 +568,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             n_threads=autoencoder.n_threads,
             invariance=invariance,
             segment_frames=self.invariant_segment,
+            augmentation=augmentation,
         )
 
     def _steps(self):

@@ -303,3 +303,61 @@ def test_report_preset_is_the_reports_configuration():
     assert p["pipeline__autoencoder__input_size"] == 15 * 533
     assert tuple(p["pipeline__autoencoder__layer_sizes"]) == (500,) * 4
     assert p["discriminative_epochs"] == 0
+
+
+def test_mixture_batch_sources_are_the_augmented_stems():
+    from skaesep.discriminative import StemAugmentation, check_augmentation
+
+    rng = np.random.RandomState(0)
+    clips = rng.normal(size=(3, 8000)).astype(np.float32)
+    spec = SpectrogramTransformer(8000, 100, n_frames=2).fit(clips)
+    stfts = [spec.stft(c) for c in clips]
+    labels = np.array([0, 1, 2])
+    args = (stfts, labels, 3, spec, 40, 3)
+    X0, T0 = make_mixture_batch(*args, np.random.RandomState(1))
+    # A gain that draws nothing from rng: the same mixtures, every stem half as loud
+    # (scaled values are clipped at the fitted maximum, so not louder).
+    X2, T2 = make_mixture_batch(
+        *args, np.random.RandomState(1), augment=lambda r: np.full(spec.n_bins_, 0.5)
+    )
+    np.testing.assert_allclose(spec.unscale(T2), 0.5 * spec.unscale(T0), rtol=1e-3, atol=1e-5)
+    loud = X0 >= 1.0  # mixtures louder than every training clip are clipped
+    np.testing.assert_allclose(
+        spec.unscale(X2)[~loud], 0.5 * spec.unscale(X0)[~loud], rtol=1e-3, atol=1e-5
+    )
+    # Random gains and tilts: the mixture is still the sum of its (augmented) sources,
+    # so it is at most the sum of their magnitudes and the sources differ from T0.
+    aug = StemAugmentation(np.fft.rfftfreq(spec.win_length_, 1 / 8000), 6.0, 2.0)
+    Xa, Ta = make_mixture_batch(*args, np.random.RandomState(1), augment=aug)
+    assert np.all(spec.unscale(Xa) <= spec.unscale(Ta).sum(axis=0) * (1 + 1e-4) + 1e-6)
+    assert not np.allclose(Ta, T0)
+    assert check_augmentation(None) == {"gain_db": 0.0, "tilt_db": 0.0, "pitch_semitones": 0.0}
+
+
+def test_stem_augmentation_stays_in_its_ranges():
+    from skaesep.discriminative import StemAugmentation
+
+    freqs = np.array([10.0, 62.5, 500.0, 1000.0, 4000.0])
+    aug = StemAugmentation(freqs, gain_db=6.0, tilt_db=2.0)
+    rng = np.random.RandomState(0)
+    gains_db = np.array([20 * np.log10(aug(rng)) for _ in range(500)])
+    assert np.all(np.abs(gains_db[:, 3]) <= 6.0 + 1e-9)  # 1 kHz: the gain alone
+    assert gains_db[:, 3].min() < -5 and gains_db[:, 3].max() > 5
+    tilt = gains_db[:, 4] - gains_db[:, 3]  # two octaves above 1 kHz
+    assert np.all(np.abs(tilt) <= 4.0 + 1e-9) and tilt.min() < -3.5 and tilt.max() > 3.5
+    np.testing.assert_allclose(gains_db[:, 0], gains_db[:, 1])  # clamped below 62.5 Hz
+
+
+def test_pitch_shifted_clips_move_a_tone_by_the_interval():
+    from skaesep.discriminative import pitch_shifted_clips
+
+    sr = 8000
+    t = np.arange(sr) / sr
+    tone = np.sin(2 * np.pi * 440 * t)
+    down, up = pitch_shifted_clips([tone], sr, 12)
+
+    def peak(x):  # frequency when played back at sr
+        return np.argmax(np.abs(np.fft.rfft(x))) * sr / x.size
+
+    assert abs(peak(down) - 220) < 2 and abs(peak(up) - 880) < 2
+    assert pitch_shifted_clips([tone], sr, 0) == []

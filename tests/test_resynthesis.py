@@ -228,3 +228,48 @@ def test_stage_times_name_every_stage_that_ran_in_order():
     sep.set_params(discriminative_epochs=0, invariant_training="pit", invariant_epochs=1)
     sep.fit(stems)  # blind
     assert list(sep.stage_times_) == [*pipeline, "invariant training", "presence calibration"]
+
+
+def test_augmented_discriminative_fit_separates_and_saves(tmp_path):
+    from skaesep import load_model, save_model
+    from skaesep.datasets import make_instrument_stem
+    from skaesep.presets import make_preset
+
+    sr = 16000
+    names = ["drums", "flute"]
+    X = np.stack(
+        [
+            make_instrument_stem(n, duration=6.0, sr=sr, random_state=s)
+            for n in names
+            for s in (0, 1)
+        ]
+    ).astype(np.float32)
+    augmentation = {"gain_db": 6.0, "tilt_db": 2.0, "pitch_semitones": 1.0}
+    sep = make_preset("demo", sr=sr, random_state=0).set_params(
+        discriminative_epochs=3,
+        discriminative_mixtures=3000,
+        discriminative_loss="mask",
+        discriminative_augmentation=augmentation,
+    )
+    sep.fit(X, [n for n in names for _ in (0, 1)])
+    assert len(sep.discriminative_loss_curve_) == 3
+    refs = np.stack([make_instrument_stem(n, duration=6.0, sr=sr, random_state=9) for n in names])
+    assert sep.score(refs, names) > _mixture_sdr(refs) + 1.0
+    path = tmp_path / "aug.skaesep"
+    save_model(sep, path)
+    assert load_model(path).discriminative_augmentation == augmentation
+
+
+@pytest.mark.parametrize(
+    "augmentation, message",
+    [({"gain": 6}, "unknown augmentation 'gain'"), ({"tilt_db": -1}, "'tilt_db' must be")],
+)
+def test_bad_augmentation_is_named(augmentation, message):
+    sep = MaskResynthesizer(
+        _small_pipeline(max_iter=2),
+        discriminative_epochs=1,
+        discriminative_mixtures=64,
+        discriminative_augmentation=augmentation,
+    )
+    with pytest.raises(ValueError, match=message):
+        sep.fit(_stems(), ["tone", "noise"])
