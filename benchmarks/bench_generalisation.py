@@ -590,7 +590,12 @@ def write_rst(path, summary, info):
                 seeds |= {e["seed"] for e in entries}
                 sdr = mean_sd([e["mean_sdr"] for e in entries])
                 gain = mean_sd([e.get("gain") for e in entries])
-                cell = f"{_fmt(sdr)} ({_fmt(gain) if gain else '--'})"
+                change = "--"
+                if gain:
+                    change = f"{gain['mean']:+.2f}" + (
+                        f" ± {gain['sd']:.2f}" if gain["sd"] is not None else ""
+                    )
+                cell = f"{_fmt(sdr)} ({change})"
                 if mode == "auto":
                     cell += f", {100 * np.mean([e['exact'] for e in entries]):.0f} %"
                 cells.append(cell)
