@@ -115,28 +115,26 @@ def fit_skaesep(budget, seed, train):
         if sorted(map(str, model.classes_)) != sorted(_suite.TRAIN_INSTRUMENTS):
             raise RuntimeError("the built-in model is not the suite's eight instruments")
         return model, "built-in model 'default' (scripts/train_default_model.py)", 0.0
-    path = MODELS / f"{budget}_seed{seed}.skaesep"
-    if path.is_file():
-        return load_model(path), f"cached {path.name}", 0.0
-    t0 = time.perf_counter()
-    model = make_preset("separation", random_state=seed).fit(train.data, train.target)
-    seconds = time.perf_counter() - t0
-    MODELS.mkdir(parents=True, exist_ok=True)
-    save_model(model, path, description=f"suite {budget} budget, seed {seed}")
-    return model, f"trained here ({seconds:.0f} s)", seconds
+    return _fit_cached(f"{budget}_seed{seed}", seed, train, f"suite {budget} budget, seed {seed}")
 
 
 def fit_lever(lever, seed, train):
     """The small budget's ``"separation"`` model with a lever's overrides (cached)."""
-    path = MODELS / f"small_seed{seed}_{lever}.skaesep"
+    description = f"suite small budget, seed {seed}, lever {lever}"
+    return _fit_cached(f"small_seed{seed}_{lever}", seed, train, description, **LEVERS[lever])
+
+
+def _fit_cached(name, seed, train, description, **overrides):
+    """The ``"separation"`` preset with ``overrides`` fitted on ``train``, cached as ``name``."""
+    path = MODELS / f"{name}.skaesep"
     if path.is_file():
         return load_model(path), f"cached {path.name}", 0.0
     t0 = time.perf_counter()
-    model = make_preset("separation", random_state=seed).set_params(**LEVERS[lever])
+    model = make_preset("separation", random_state=seed).set_params(**overrides)
     model.fit(train.data, train.target)
     seconds = time.perf_counter() - t0
     MODELS.mkdir(parents=True, exist_ok=True)
-    save_model(model, path, description=f"suite small budget, seed {seed}, lever {lever}")
+    save_model(model, path, description=description)
     return model, f"trained here ({seconds:.0f} s)", seconds
 
 
@@ -184,6 +182,17 @@ def auto(separate):
     return estimate
 
 
+def skaesep_methods(model, suffix=""):
+    """``skaesep told`` and ``skaesep auto`` of a fitted model, named with ``suffix``."""
+    return [
+        (f"skaesep told{suffix}", told(lambda m: model.separate(m.mix, list(m.instruments)))),
+        (
+            f"skaesep auto{suffix}",
+            auto(lambda m: model.separate(m.mix, sources="auto", return_names=True)),
+        ),
+    ]
+
+
 def part_baselines(splits):
     nmf_blind = _suite.NMFBaselines(None)
     methods = [
@@ -206,16 +215,8 @@ def part_model(budget, seed, splits, mask_powers):
     nmf, nmf_s = fit_nmf(budget, seed, train)
     log(f"NMF {budget} seed {seed}: {nmf_s:.0f} s, auto threshold {nmf.auto_threshold}")
 
-    def skaesep_told(m):
-        return model.separate(m.mix, sources=list(m.instruments))
-
-    def skaesep_auto(m):
-        est, names = model.separate(m.mix, sources="auto", return_names=True)
-        return est, names
-
     methods = [
-        ("skaesep told", told(skaesep_told)),
-        ("skaesep auto", auto(skaesep_auto)),
+        *skaesep_methods(model),
         ("NMF told", told(lambda m: nmf.supervised(m.mix, list(m.instruments)))),
         ("NMF auto", auto(lambda m: nmf.auto(m.mix))),
     ]
@@ -223,7 +224,7 @@ def part_model(budget, seed, splits, mask_powers):
     default_power = model.mask_power
     for p in mask_powers:
         model.set_params(mask_power=p)
-        extra = run_methods([(f"skaesep told, mask_power={p:g}", told(skaesep_told))], splits)
+        extra = run_methods(skaesep_methods(model, f", mask_power={p:g}")[:1], splits)
         for split, res in extra.items():
             results[split].update(res)
     model.set_params(mask_power=default_power)
@@ -246,18 +247,12 @@ def part_lever(lever, seed, splits):
     train = splits[0].train
     model, origin, fit_s = fit_lever(lever, seed, train)
     log(f"skaesep lever {lever} seed {seed}: {origin}")
-    methods = [
-        (f"skaesep told [{lever}]", told(lambda m: model.separate(m.mix, list(m.instruments)))),
-        (
-            f"skaesep auto [{lever}]",
-            auto(lambda m: model.separate(m.mix, sources="auto", return_names=True)),
-        ),
-    ]
+    methods = skaesep_methods(model, f" [{lever}]")
     return {
         "budget": "small",
         "seed": seed,
         "lever": lever,
-        "overrides": {k: v for k, v in LEVERS[lever].items()},
+        "overrides": LEVERS[lever],
         "model": origin,
         "train_clips": train.clips,
         "skaesep_fit_s": round(fit_s, 1),
@@ -435,13 +430,15 @@ def collect(parts):
                     "missed_sources": sum(v is None for r in rows for v in r["sdr"]),
                     "per_instrument": prf,
                 }
+
+    def small_part(seed):
+        return next((m for m in models if m["budget"] == "small" and m["seed"] == seed), None)
+
     cli = {}
     for key, p in sorted(parts.items()):
         if not key.startswith("cli"):
             continue
-        python = next(
-            (m for m in models if m["budget"] == "small" and m["seed"] == p["seed"]), None
-        )
+        python = small_part(p["seed"])
         for split in splits:
             row = {"seed": p["seed"]}
             for method, source in (("skaesep auto (CLI)", p), ("skaesep auto", python)):
@@ -454,7 +451,7 @@ def collect(parts):
     for key, p in sorted(parts.items()):
         if not key.startswith("lever"):
             continue
-        base = next((m for m in models if m["budget"] == "small" and m["seed"] == p["seed"]), None)
+        base = small_part(p["seed"])
         for split in splits:
             for mode in ("told", "auto"):
                 lever_rows = p["results"][split][f"skaesep {mode} [{p['lever']}]"]["rows"]
@@ -477,12 +474,13 @@ def collect(parts):
     }
 
 
-def _fmt(cell):
+def _fmt(cell, sign=""):
+    """``mean ± sd`` of a :func:`mean_sd` cell; ``sign="+"`` signs the mean."""
     if cell is None:
         return "--"
     if cell["sd"] is None:
-        return f"{cell['mean']:.2f}"
-    return f"{cell['mean']:.2f} ± {cell['sd']:.2f}"
+        return f"{cell['mean']:{sign}.2f}"
+    return f"{cell['mean']:{sign}.2f} ± {cell['sd']:.2f}"
 
 
 def _list_table(title, header, rows):
@@ -590,12 +588,7 @@ def write_rst(path, summary, info):
                 seeds |= {e["seed"] for e in entries}
                 sdr = mean_sd([e["mean_sdr"] for e in entries])
                 gain = mean_sd([e.get("gain") for e in entries])
-                change = "--"
-                if gain:
-                    change = f"{gain['mean']:+.2f}" + (
-                        f" ± {gain['sd']:.2f}" if gain["sd"] is not None else ""
-                    )
-                cell = f"{_fmt(sdr)} ({change})"
+                cell = f"{_fmt(sdr)} ({_fmt(gain, '+')})"
                 if mode == "auto":
                     cell += f", {100 * np.mean([e['exact'] for e in entries]):.0f} %"
                 cells.append(cell)
