@@ -149,6 +149,30 @@ def code_moments(audio, *, spectrogram, autoencoder):
     return np.concatenate([mean, np.sqrt(np.maximum(total_sq / n_chunks - mean**2, 0.0))])
 
 
+def batch_code_moments(magnitudes, *, spectrogram, autoencoder):
+    """:func:`code_moments` of many short recordings given by their STFT magnitudes.
+
+    Parameters
+    ----------
+    magnitudes : ndarray of shape (n_recordings, n_bins, n_stft_frames)
+        Unscaled STFT magnitudes of recordings of one length, few enough to
+        be encoded in one product.
+    spectrogram : SpectrogramTransformer
+        Fitted.
+    autoencoder : StackedRBMAutoencoder
+        Fitted.
+
+    Returns
+    -------
+    moments : ndarray of shape (n_recordings, 2 * n_units)
+        The units' means, then their standard deviations, of each recording
+        (its :func:`code_moments`, up to float rounding).
+    """
+    codes = autoencoder.encode(spectrogram.to_chunks(spectrogram.scale(magnitudes)))
+    codes = codes.astype(np.float64, copy=False).reshape(len(magnitudes), -1, codes.shape[1])
+    return np.concatenate([codes.mean(axis=1), codes.std(axis=1)], axis=1)
+
+
 def iter_masks(audio, *, spectrogram, autoencoder, responsibilities, chunk_hop, mask_power):
     """Soft masks of each source on consecutive blocks of the recording's STFT.
 

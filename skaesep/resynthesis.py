@@ -12,7 +12,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._separation_engine import code_moments, iter_separate, source_energies
+from ._separation_engine import (
+    batch_code_moments,
+    code_moments,
+    iter_separate,
+    source_energies,
+)
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from ._timbre import timbre_clusters, timbre_features
 from .audio import check_audio
@@ -186,6 +191,12 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     presence_threshold : float, default=0.5
         Probability above which :meth:`detect_sources` (and
         ``separate(..., sources="auto")``) counts a source as present.
+    presence_mixtures : int, default=1000
+        Random training mixtures (3 s of 1 to ``max_mixed_sources`` clips,
+        each at a gain of -6 to +6 dB) the presence detector is fitted on.
+        Far fewer than the code statistics' dimension (twice the code units)
+        and the logistic regressions are overconfident on other timbres and
+        on ensemble music: ``docs/quality.rst`` measures 200 against 1000.
     random_state : int, RandomState instance or None, default=None
         Seeds every step of the pipeline whose own ``random_state`` is
         ``None``; steps with a seed of their own keep it. Also seeds the
@@ -264,6 +275,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "invariant_epochs": [Interval(Integral, 0, None, closed="left")],
         "invariant_segment": [Interval(Integral, 1, None, closed="left")],
         "presence_threshold": [Interval(Real, 0, 1, closed="neither")],
+        "presence_mixtures": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -285,6 +297,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         invariant_epochs=5,
         invariant_segment=20,
         presence_threshold=0.5,
+        presence_mixtures=1000,
         random_state=None,
     ):
         self.pipeline = pipeline
@@ -302,6 +315,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.invariant_epochs = invariant_epochs
         self.invariant_segment = invariant_segment
         self.presence_threshold = presence_threshold
+        self.presence_mixtures = presence_mixtures
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -424,23 +438,34 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             return
         idx = np.searchsorted(self.classes_, column_or_1d(labels))
         rng = check_random_state(self.random_state)
-        sr = self._steps()[0].sr
-        length = min(clips.shape[1], 3 * sr)
+        spectrogram, autoencoder, _ = self._steps()
+        # Mixtures are sums of the clips' STFT frames, so each clip is transformed once.
+        stfts = [spectrogram.stft(clip) for clip in clips]
+        n_t = stfts[0].shape[1]
+        length = min(n_t, spectrogram.n_stft_frames(3 * spectrogram.sr))
         by_class = [np.flatnonzero(idx == k) for k in range(self.n_sources_)]
         # A source no clip belongs to is never present in these mixtures.
         with_clips = np.array([k for k in range(self.n_sources_) if by_class[k].size])
         high = min(self.max_mixed_sources, len(with_clips))
-        features, truth = [], []
-        for _ in range(_PRESENCE_MIXTURES):
-            chosen = rng.choice(with_clips, size=rng.randint(1, high + 1), replace=False)
-            mix = np.zeros(length, dtype=clips.dtype)
-            for k in chosen:
-                clip = clips[by_class[k][rng.randint(by_class[k].size)]]
-                start = rng.randint(clips.shape[1] - length + 1)
-                mix += rng.uniform(0.5, 2.0) * clip[start : start + length]
-            features.append(self._presence_features(mix))
-            truth.append(np.isin(np.arange(self.n_sources_), chosen))
-        F, truth = np.array(features), np.array(truth)
+        truth = np.zeros((self.presence_mixtures, self.n_sources_), dtype=bool)
+        features = []
+        for i in range(0, self.presence_mixtures, _PRESENCE_BATCH):
+            batch = truth[i : i + _PRESENCE_BATCH]
+            mixtures = np.zeros((len(batch), stfts[0].shape[0], length), dtype=stfts[0].dtype)
+            for mix, present in zip(mixtures, batch):
+                chosen = rng.choice(with_clips, size=rng.randint(1, high + 1), replace=False)
+                present[chosen] = True
+                for k in chosen:
+                    S = stfts[by_class[k][rng.randint(by_class[k].size)]]
+                    start = rng.randint(n_t - length + 1)
+                    gain_db = rng.uniform(-_PRESENCE_GAIN_DB, _PRESENCE_GAIN_DB)
+                    mix += 10 ** (gain_db / 20) * S[:, start : start + length]
+            features.append(
+                batch_code_moments(
+                    np.abs(mixtures), spectrogram=spectrogram, autoencoder=autoencoder
+                )
+            )
+        F = np.concatenate(features)
         self.presence_mean_ = F.mean(axis=0)
         self.presence_scale_ = F.std(axis=0) + 1e-6
         Z = (F - self.presence_mean_) / self.presence_scale_
@@ -478,8 +503,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         Each source has a logistic regression on the recording's code
         statistics (mean and deviation of every code unit), fitted in ``fit``
-        on random mixtures of 1 to ``max_mixed_sources`` training clips at
-        random gains.
+        on ``presence_mixtures`` random mixtures of 1 to ``max_mixed_sources``
+        training clips at random gains.
 
         Parameters
         ----------
@@ -809,5 +834,8 @@ SCORE_MAX_PAIRS = 50
 #: Taps of the BSS Eval distortion filter of :meth:`MaskResynthesizer.score`.
 SCORE_FILTER_LENGTH = 64
 
-#: Random training mixtures that fit the presence detector.
-_PRESENCE_MIXTURES = 200
+#: Largest per-clip gain (dB, either way) in the presence detector's training mixtures.
+_PRESENCE_GAIN_DB = 6.0
+
+#: Presence training mixtures encoded in one product (bounds the STFTs' memory).
+_PRESENCE_BATCH = 50

@@ -65,6 +65,20 @@ def test_presence_statistics_do_not_depend_on_the_block_size(model, monkeypatch)
     np.testing.assert_allclose(model.detect_sources(audio).probabilities, whole, rtol=1e-6)
 
 
+def test_batched_code_statistics_equal_those_of_each_recording(model):
+    spectrogram, autoencoder, _ = model._steps()
+    recordings = _mixture(1.51, n_channels=3)  # three mono recordings of one length
+    batched = engine.batch_code_moments(
+        np.abs(spectrogram.stft(recordings)), spectrogram=spectrogram, autoencoder=autoencoder
+    )
+    each = [
+        engine.code_moments(r, spectrogram=spectrogram, autoencoder=autoencoder)
+        for r in recordings
+    ]
+    assert batched.shape == (3, 2 * autoencoder.layer_sizes[-1])
+    np.testing.assert_allclose(batched, each, rtol=1e-4, atol=1e-6)
+
+
 def test_cli_streams_a_file_in_blocks_that_sum_to_it(model, tmp_path, monkeypatch):
     audio = _mixture(6.0)
     sf.write(tmp_path / "song.wav", audio.T, SR, subtype="FLOAT")
