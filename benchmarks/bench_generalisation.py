@@ -90,7 +90,10 @@ LEVERS = {
 }
 #: Test-time levers: the small part's model of the seed with its presence
 #: detector fitted again with these overrides (the network is kept, frozen).
-PRESENCE_LEVERS = {"presence-1000": dict(presence_mixtures=1000)}
+PRESENCE_LEVERS = {
+    "presence-1000": dict(presence_mixtures=1000),
+    "presence-1000-t0.2": dict(presence_mixtures=1000, presence_threshold=0.2),
+}
 BASELINES = ("mixture", "oracle ratio mask", "blind NMF + k-means")
 MAIN_METHODS = ("skaesep told", "skaesep auto", "NMF told", "NMF auto")
 
