@@ -87,20 +87,17 @@ LEVERS = {
     "gain+tilt+pitch": dict(
         discriminative_augmentation={"gain_db": 6.0, "tilt_db": 2.0, "pitch_semitones": 1.0}
     ),
-    # Twice the units in both layers (code layer 512).
-    "wide": dict(
-        pipeline__autoencoder__layer_sizes=(1024, 512), pipeline__clusterer__n_units=None
-    ),
-    # Three frames of time context per chunk (overlapping chunks averaged), wide layers.
-    "context-3": dict(
-        pipeline__spectrogram__n_frames=3,
-        pipeline__autoencoder__input_size=None,
-        pipeline__autoencoder__layer_sizes=(1024, 512),
-        pipeline__clusterer__n_units=None,
-    ),
     # Other draws of the plain preset on the same clips, for averaging seeds.
     **{f"draw-{k}": dict(random_state=k) for k in (101, 102)},
 }
+# Twice the units in both layers (code layer 512).
+LEVERS["wide"] = dict(
+    pipeline__autoencoder__layer_sizes=(1024, 512), pipeline__clusterer__n_units=None
+)
+# "wide" with three frames of time context per chunk (overlapping chunks averaged).
+LEVERS["context-3"] = dict(
+    LEVERS["wide"], pipeline__spectrogram__n_frames=3, pipeline__autoencoder__input_size=None
+)
 #: Test-time levers: the small part's model of the seed with its presence
 #: detector fitted again with these overrides (the network is kept, frozen).
 PRESENCE_LEVERS = {
