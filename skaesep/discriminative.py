@@ -40,7 +40,7 @@ def _chunk_index(n_t, n_frames, rng, size):
 
 #: Keys of the ``augmentation`` of :func:`discriminative_fine_tune` and
 #: :class:`~skaesep.MaskResynthesizer`.
-AUGMENTATION_KEYS = ("gain_db", "tilt_db", "pitch_semitones")
+AUGMENTATION_KEYS = ("gain_db", "tilt_db", "pitch_semitones", "onset_s")
 
 
 def check_augmentation(augmentation):
@@ -53,7 +53,11 @@ def check_augmentation(augmentation):
         ``gain_db`` (gain of each stem in a mixture), ``tilt_db`` (spectral
         tilt of each stem, dB per octave about 1 kHz) and ``pitch_semitones``
         (copies of the training clips resampled this many semitones up and
-        down). ``None`` means no augmentation.
+        down); ``onset_s`` makes the stems of each mixture start notes
+        together, as in ensemble music: each stem is taken at one of its
+        note onsets plus a delay shared by the mixture, drawn in
+        ``[0, onset_s)`` seconds (:func:`note_onsets`). ``None`` means no
+        augmentation.
 
     Returns
     -------
@@ -69,7 +73,7 @@ def check_augmentation(augmentation):
     --------
     >>> from skaesep.discriminative import check_augmentation
     >>> check_augmentation({"gain_db": 6})
-    {'gain_db': 6.0, 'tilt_db': 0.0, 'pitch_semitones': 0.0}
+    {'gain_db': 6.0, 'tilt_db': 0.0, 'pitch_semitones': 0.0, 'onset_s': 0.0}
     """
     augmentation = {} if augmentation is None else dict(augmentation)
     unknown = sorted(set(augmentation) - set(AUGMENTATION_KEYS))
@@ -125,6 +129,45 @@ class StemAugmentation:
         return 10.0 ** ((gain + tilt * self.octaves) / 20.0)
 
 
+def note_onsets(S, spectrogram):
+    """Frames of the note onsets of one clip, for onset-aligned mixtures.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_bins, n_frames)
+        Complex STFT of the clip (:meth:`SpectrogramTransformer.stft`).
+    spectrogram : SpectrogramTransformer
+        Fitted; supplies the sample rate and hop.
+
+    Returns
+    -------
+    onsets : ndarray of int
+        Frame index of each onset librosa's detector finds in the clip's
+        level (dB, the top 40 dB), may be empty; a note at the clip's first
+        frame has no rise to detect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skaesep import SpectrogramTransformer
+    >>> from skaesep.discriminative import note_onsets
+    >>> sr = 8000
+    >>> t = np.arange(2 * sr) / sr
+    >>> clip = (np.sin(2 * np.pi * 440 * t) * np.exp(-8 * (t % 0.5))).astype(np.float32)
+    >>> spec = SpectrogramTransformer(sr, 100, n_frames=1).fit(clip[None])
+    >>> seconds = note_onsets(spec.stft(clip), spec) * spec.hop_length_ / sr
+    >>> [round(float(x), 2) for x in seconds]  # a note every 0.5 s, the first at 0 s
+    [0.5, 1.0, 1.5]
+    """
+    # Levels 40 dB below the clip's peak are ignored: the ripple of a window's
+    # side lobes there would read as onsets.
+    level = librosa.amplitude_to_db(np.abs(S), ref=np.max, top_db=40.0)
+    envelope = librosa.onset.onset_strength(S=level, sr=spectrogram.sr)
+    return librosa.onset.onset_detect(
+        onset_envelope=envelope, sr=spectrogram.sr, hop_length=spectrogram.hop_length_
+    )
+
+
 def pitch_shifted_clips(clips, sr, semitones):
     """Copies of clips resampled ``semitones`` up and down (pitch and length change).
 
@@ -160,7 +203,17 @@ def pitch_shifted_clips(clips, sr, semitones):
 
 
 def make_mixture_batch(
-    stfts, labels, n_classes, spectrogram, batch_size, max_sources, rng, augment=None
+    stfts,
+    labels,
+    n_classes,
+    spectrogram,
+    batch_size,
+    max_sources,
+    rng,
+    augment=None,
+    *,
+    onsets=None,
+    max_delay=1,
 ):
     """Random mixtures of chunks of isolated stems, with their scaled sources.
 
@@ -183,6 +236,13 @@ def make_mixture_batch(
     augment : callable, default=None
         ``augment(rng)`` gives the gain per frequency bin of one stem (e.g.
         :class:`StemAugmentation`); the sources are the augmented stems.
+    onsets : list of ndarray, default=None
+        Onset frames of each clip (:func:`note_onsets`). Given, the stems of
+        a mixture are taken at one of their onsets plus a delay of
+        ``0 .. max_delay - 1`` frames shared by the mixture (a clip without
+        onsets at a random frame).
+    max_delay : int, default=1
+        Delays drawn with ``onsets``.
 
     Returns
     -------
@@ -217,9 +277,15 @@ def make_mixture_batch(
         n_src = rng.randint(1, high + 1)
         chosen = rng.choice(present_classes, size=n_src, replace=False)
         mix[...] = 0
+        delay = None if onsets is None else rng.randint(max_delay)
         for k in chosen:
-            S = stfts[by_class[k][rng.randint(by_class[k].size)]]
-            start = _chunk_index(S.shape[1], n_frames, rng, 1)[0]
+            clip = by_class[k][rng.randint(by_class[k].size)]
+            S = stfts[clip]
+            if delay is not None and onsets[clip].size:
+                onset = onsets[clip][rng.randint(onsets[clip].size)]
+                start = min(onset + delay, max(0, S.shape[1] - n_frames))
+            else:
+                start = _chunk_index(S.shape[1], n_frames, rng, 1)[0]
             part = S[:, start : start + n_frames].T
             src = np.zeros((n_frames, n_bins), dtype=S.dtype)
             src[: part.shape[0]] = part
@@ -647,9 +713,10 @@ def discriminative_fine_tune(
     augmentation : dict, default=None
         Random gain (``gain_db``) and spectral tilt (``tilt_db``) of every
         stem of every mixture (:class:`StemAugmentation`; without
-        ``invariance``); see :func:`check_augmentation`. ``pitch_semitones``
-        is not used here: pass the resampled clips
-        (:func:`pitch_shifted_clips`) among ``stfts``.
+        ``invariance``), onset-aligned stems (``onset_s``); see
+        :func:`check_augmentation`. ``pitch_semitones`` is not used here:
+        pass the resampled clips (:func:`pitch_shifted_clips`) among
+        ``stfts``.
 
     Returns
     -------
@@ -697,6 +764,12 @@ def discriminative_fine_tune(
     if aug["gain_db"] > 0 or aug["tilt_db"] > 0:
         frequencies = librosa.fft_frequencies(sr=spectrogram.sr, n_fft=spectrogram.win_length_)
         augment = StemAugmentation(frequencies, aug["gain_db"], aug["tilt_db"])
+    aligned = {}
+    if aug["onset_s"] > 0:
+        aligned = dict(
+            onsets=[note_onsets(S, spectrogram) for S in stfts],
+            max_delay=max(1, round(aug["onset_s"] * spectrogram.sr / spectrogram.hop_length_)),
+        )
     hook = _MaskedCodes(R, rows)
     workspace = Workspace(weights, rows, dtype, n_encoder=n_encoder, decoder_rows=n_classes * rows)
     loss_curve = []
@@ -709,8 +782,9 @@ def discriminative_fine_tune(
                 if invariance is None:
                     batch = min(batch_size, n_mixtures - seen)
                     X, T = make_mixture_batch(
-                        stfts, labels, n_classes, spectrogram, batch, max_sources, rng, augment
-                    )
+                        stfts, labels, n_classes, spectrogram, batch, max_sources, rng, augment,
+                        **aligned,
+                    )  # fmt: skip
                 elif invariance == "pit":
                     X, T = make_segment_batch(
                         stfts, labels, n_classes, spectrogram, n_segments, segment_frames,

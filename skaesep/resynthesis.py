@@ -152,8 +152,11 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         half-range: ``{"gain_db": g}`` draws each stem's gain in ``[-g, g]``
         dB (unequal mixing gains), ``"tilt_db"`` a spectral tilt in dB per
         octave about 1 kHz, ``"pitch_semitones"`` adds copies of the
-        training clips resampled that many semitones up and down. ``None``
-        mixes the stems as they are. ``docs/quality.rst`` has what each
+        training clips resampled that many semitones up and down,
+        ``"onset_s"`` takes the stems of each mixture at their note onsets
+        plus a delay in ``[0, onset_s)`` s that they share (notes starting
+        together, as in ensemble music). ``None`` mixes the stems as they
+        are. ``docs/quality.rst`` has what each
         measured; see
         :func:`skaesep.discriminative.check_augmentation`.
     blind_method : {"timbre", "units"}, default="timbre"

@@ -331,7 +331,68 @@ def test_mixture_batch_sources_are_the_augmented_stems():
     Xa, Ta = make_mixture_batch(*args, np.random.RandomState(1), augment=aug)
     assert np.all(spec.unscale(Xa) <= spec.unscale(Ta).sum(axis=0) * (1 + 1e-4) + 1e-6)
     assert not np.allclose(Ta, T0)
-    assert check_augmentation(None) == {"gain_db": 0.0, "tilt_db": 0.0, "pitch_semitones": 0.0}
+    assert check_augmentation(None) == {
+        "gain_db": 0.0,
+        "tilt_db": 0.0,
+        "pitch_semitones": 0.0,
+        "onset_s": 0.0,
+    }
+
+
+def test_onset_aligned_mixtures_take_every_stem_at_an_onset_plus_a_shared_delay():
+    from skaesep.discriminative import note_onsets
+
+    sr = 8000
+    t = np.arange(3 * sr) / sr
+    # Two instruments, decaying notes every 0.5 s and every 0.6 s, each note at its
+    # own pitch (so that every frame of a clip differs from the others).
+    clips = np.stack(
+        [
+            np.sin(2 * np.pi * (300 + 100 * (t // 0.5)) * t) * np.exp(-8 * (t % 0.5)),
+            np.sin(2 * np.pi * (1500 + 150 * (t // 0.6)) * t) * np.exp(-8 * (t % 0.6)),
+        ]
+    ).astype(np.float32)
+    spec = SpectrogramTransformer(sr, 100, n_frames=1).fit(clips)
+    stfts = [spec.stft(c) for c in clips]
+    onsets = [note_onsets(S, spec) for S in stfts]
+    hop_s = spec.hop_length_ / sr
+    np.testing.assert_allclose(onsets[0] * hop_s, [0.5, 1.0, 1.5, 2.0, 2.5], atol=2 * hop_s)
+    np.testing.assert_allclose(onsets[1] * hop_s, [0.6, 1.2, 1.8, 2.4], atol=2 * hop_s)
+    args = (stfts, np.array([0, 1]), 2, spec, 60, 2)
+    frames = [np.abs(S).T for S in stfts]  # (n_frames, n_bins) per clip
+
+    def starts(T):
+        """The frame each source chunk was taken at (or None when absent)."""
+        out = []
+        for i in range(T.shape[1]):
+            row = []
+            for k in range(2):
+                if not T[k, i].any():
+                    row.append(None)
+                    continue
+                err = np.abs(spec.scale(frames[k]) - T[k, i]).max(axis=1)
+                row.append(int(np.argmin(err)))
+            out.append(row)
+        return out
+
+    for max_delay in (1, 40):
+        rng = np.random.RandomState(0)
+        X, T = make_mixture_batch(*args, rng, onsets=onsets, max_delay=max_delay)
+        pairs = 0
+        for a, b in starts(T):
+            delays = [
+                s - onsets[k][onsets[k] <= s].max() for k, s in enumerate((a, b)) if s is not None
+            ]
+            assert all(0 <= d < max_delay for d in delays)
+            if len(delays) == 2:
+                pairs += 1
+                assert delays[0] == delays[1]  # the mixture's delay is shared
+        assert pairs > 10
+    # Without onsets the starts are anywhere, most of them off the onsets.
+    X, T = make_mixture_batch(*args, np.random.RandomState(0))
+    taken = [s for row in starts(T) for s in row if s is not None]
+    on_onset = [s in set(onsets[0]) | set(onsets[1]) for s in taken]
+    assert np.mean(on_onset) < 0.5
 
 
 def test_stem_augmentation_stays_in_its_ranges():

@@ -244,7 +244,7 @@ def test_augmented_discriminative_fit_separates_and_saves(tmp_path):
             for s in (0, 1)
         ]
     ).astype(np.float32)
-    augmentation = {"gain_db": 6.0, "tilt_db": 2.0, "pitch_semitones": 1.0}
+    augmentation = {"gain_db": 6.0, "tilt_db": 2.0, "pitch_semitones": 1.0, "onset_s": 0.25}
     sep = make_preset("demo", sr=sr, random_state=0).set_params(
         discriminative_epochs=3,
         discriminative_mixtures=3000,
