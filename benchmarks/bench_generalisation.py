@@ -92,6 +92,8 @@ LEVERS = {
     ),
     # Stems starting notes together (training notes last 0.25-1 s, drum hits 0.125-0.5 s).
     "onset": dict(discriminative_augmentation={"onset_s": 0.25}),
+    # Early stopping on mixtures of a quarter of the training segments, up to 30 epochs.
+    "early-stop": dict(discriminative_epochs=30, discriminative_validation_fraction=0.25),
     # Other draws of the plain preset on the same clips, for averaging seeds.
     **{f"draw-{k}": dict(random_state=k) for k in (101, 102)},
 }

@@ -626,6 +626,8 @@ class _MixITLoss:
         "invariance": [StrOptions({"pit", "mixit"}), None],
         "segment_frames": [Interval(Integral, 1, None, closed="left")],
         "augmentation": [dict, None],
+        "validation": [tuple, None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     },
     prefer_skip_nested_validation=True,
 )
@@ -648,6 +650,8 @@ def discriminative_fine_tune(
     invariance=None,
     segment_frames=20,
     augmentation=None,
+    validation=None,
+    n_iter_no_change=3,
 ):
     """Fine-tune a fitted autoencoder so that masked codes decode to sources.
 
@@ -717,11 +721,23 @@ def discriminative_fine_tune(
         :func:`check_augmentation`. ``pitch_semitones`` is not used here:
         pass the resampled clips (:func:`pitch_shifted_clips`) among
         ``stfts``.
+    validation : tuple (stfts, labels), default=None
+        Complex STFTs and source indices of held-out clips (without
+        ``invariance``). Given, early stopping: after each epoch the loss is
+        measured on fixed random mixtures of these clips (a tenth of
+        ``n_mixtures``, at least ``batch_size``, drawn once, built like the
+        training mixtures but without ``augmentation``); training stops
+        after ``n_iter_no_change`` epochs without a lower validation loss,
+        and the weights of the epoch with the lowest are kept.
+    n_iter_no_change : int, default=3
+        Epochs without improvement that stop training, with ``validation``.
 
     Returns
     -------
     loss_curve : list of float
         Mean loss of each epoch.
+    validation_curve : list of float
+        With ``validation``: the validation loss after each epoch.
 
     Examples
     --------
@@ -773,6 +789,18 @@ def discriminative_fine_tune(
     hook = _MaskedCodes(R, rows)
     workspace = Workspace(weights, rows, dtype, n_encoder=n_encoder, decoder_rows=n_classes * rows)
     loss_curve = []
+    if validation is not None:
+        if invariance is not None:
+            raise ValueError("validation (early stopping) needs invariance=None.")
+        val_stfts, val_labels = validation
+        val_stfts = [np.asarray(S, dtype=complex_dtype) for S in val_stfts]
+        val_rng = check_random_state(rng.randint(np.iinfo(np.int32).max))
+        val_args = (val_stfts, np.asarray(val_labels), n_classes, spectrogram, batch_size)
+        val_batches = [
+            make_mixture_batch(*val_args, max_sources, val_rng)
+            for _ in range(max(1, n_mixtures // 10 // batch_size))
+        ]
+        validation_curve, best_loss, best_params, no_change = [], np.inf, None, 0
     with ThreadTeam(n_threads or default_threads()) as team:
         optimizer = AdamOptimizer(weights + biases, learning_rate, team=team)
         for epoch in range(n_epochs):
@@ -816,4 +844,30 @@ def discriminative_fine_tune(
                     "[discriminative_fine_tune] Iteration %d, loss = %.4f, %.2fs"
                     % (epoch + 1, loss_curve[-1], time.perf_counter() - t0)
                 )
-    return loss_curve
+            if validation is None:
+                continue
+            value = 0.0
+            for X, T in val_batches:
+                X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
+                if hasattr(loss_fn, "set_batch"):
+                    loss_fn.set_batch(X, T)
+                value += backprop(
+                    X, weights, biases, workspace, target=T.reshape(-1, T.shape[-1]),
+                    loss=loss_fn, n_encoder=n_encoder, code_hook=hook, team=team,
+                )[0]  # fmt: skip
+            validation_curve.append(value / len(val_batches))
+            if verbose:
+                print(f"[discriminative_fine_tune] validation loss = {validation_curve[-1]:.4f}")
+            if validation_curve[-1] < best_loss:
+                best_loss, no_change = validation_curve[-1], 0
+                best_params = [p.copy() for p in weights + biases]
+            else:
+                no_change += 1
+                if no_change >= n_iter_no_change:
+                    break
+    if validation is None:
+        return loss_curve
+    if best_params is not None:
+        for p, best in zip(weights + biases, best_params):
+            p[...] = best
+    return loss_curve, validation_curve

@@ -99,6 +99,20 @@ def make_separation_pipeline(
     )
 
 
+def _held_out(labels, fraction, rng):
+    """Mask of the clips held out for validation: ``fraction`` of each label's, at least one.
+
+    A label with a single clip keeps it for training.
+    """
+    held = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        clips = np.flatnonzero(labels == label)
+        if clips.size >= 2:
+            n = min(clips.size - 1, max(1, int(round(fraction * clips.size))))
+            held[rng.choice(clips, size=n, replace=False)] = True
+    return held
+
+
 class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Separate recordings with per-source decodes of a clustered code layer.
 
@@ -159,6 +173,17 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         are. ``docs/quality.rst`` has what each
         measured; see
         :func:`skaesep.discriminative.check_augmentation`.
+    discriminative_validation_fraction : float, default=None
+        Early stopping of the discriminative step: this share of each
+        instrument's clips (at least one of an instrument with two or more)
+        is held out of its training mixtures; after each epoch the loss on
+        mixtures of the held-out clips is measured, the step stops after
+        ``discriminative_n_iter_no_change`` epochs without a lower one and
+        keeps the weights of the best epoch (``discriminative_epochs`` is
+        then the most it runs). ``None`` runs every epoch on every clip.
+    discriminative_n_iter_no_change : int, default=3
+        Epochs without a lower validation loss that stop the step, with
+        ``discriminative_validation_fraction``.
     blind_method : {"timbre", "units"}, default="timbre"
         How ``fit`` without ``y`` finds its sources. ``"timbre"``: the
         recordings are cut into segments of ``blind_segment`` seconds, grouped
@@ -218,6 +243,9 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Samples per clip seen in ``fit``.
     discriminative_loss_curve_ : list of float
         Loss per discriminative epoch (empty when none ran).
+    discriminative_validation_curve_ : list of float
+        Validation loss after each discriminative epoch (empty without
+        ``discriminative_validation_fraction``).
     invariant_loss_curve_ : list of float
         Loss per ``invariant_training`` epoch (empty when none ran).
     stage_times_ : dict
@@ -272,6 +300,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "discriminative_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "discriminative_loss": [StrOptions({"decode", "mask"})],
         "discriminative_augmentation": [dict, None],
+        "discriminative_validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "discriminative_n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "blind_method": [StrOptions({"timbre", "units"})],
         "blind_segment": [Interval(Real, 0, None, closed="neither")],
         "invariant_training": [StrOptions({"pit", "mixit"}), None],
@@ -294,6 +324,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         discriminative_learning_rate=1e-3,
         discriminative_loss="decode",
         discriminative_augmentation=None,
+        discriminative_validation_fraction=None,
+        discriminative_n_iter_no_change=3,
         blind_method="timbre",
         blind_segment=2.0,
         invariant_training=None,
@@ -312,6 +344,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.discriminative_learning_rate = discriminative_learning_rate
         self.discriminative_loss = discriminative_loss
         self.discriminative_augmentation = discriminative_augmentation
+        self.discriminative_validation_fraction = discriminative_validation_fraction
+        self.discriminative_n_iter_no_change = discriminative_n_iter_no_change
         self.blind_method = blind_method
         self.blind_segment = blind_segment
         self.invariant_training = invariant_training
@@ -342,6 +376,7 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         augmentation = check_augmentation(self.discriminative_augmentation)
         self.discriminative_loss_curve_ = []
+        self.discriminative_validation_curve_ = []
         self.invariant_loss_curve_ = []
         self.stage_times_ = {}
         self.blind_ = y is None
@@ -357,9 +392,11 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             self.pipeline_ = self._fit_pipeline(clips, labels)
             if labels is not None and self.discriminative_epochs > 0:
                 t0 = time.perf_counter()
-                self.discriminative_loss_curve_ = self._fit_discriminative(
-                    clips, labels, augmentation=augmentation
-                )
+                curves = self._fit_discriminative(clips, labels, augmentation=augmentation)
+                if self.discriminative_validation_fraction is None:
+                    self.discriminative_loss_curve_ = curves
+                else:
+                    self.discriminative_loss_curve_, self.discriminative_validation_curve_ = curves
                 self.stage_times_["discriminative fine-tuning"] = time.perf_counter() - t0
             if y is None and self.invariant_training is not None and self.invariant_epochs > 0:
                 t0 = time.perf_counter()
@@ -562,7 +599,10 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         Without ``invariance`` ``y`` names each clip's source; with it ``y``
         only groups clips. ``augmentation`` is a checked
-        ``discriminative_augmentation`` (only without ``invariance``).
+        ``discriminative_augmentation`` (only without ``invariance``). With
+        ``discriminative_validation_fraction`` (and no ``invariance``) the
+        clips held out for early stopping are chosen here, and the
+        validation curve is returned too.
         """
         spectrogram, autoencoder, clusterer = self._steps()
         if autoencoder.input_size_ != spectrogram.chunk_size_:
@@ -574,6 +614,11 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         y = column_or_1d(y)
         labels = np.searchsorted(clusterer.classes_, y) if invariance is None else y
         rng = check_random_state(self.random_state)
+        validation = None
+        if invariance is None and self.discriminative_validation_fraction is not None:
+            held = _held_out(labels, self.discriminative_validation_fraction, rng)
+            validation = ([spectrogram.stft(clip) for clip in X[held]], labels[held])
+            X, labels = X[~held], labels[~held]
         stfts = [spectrogram.stft(clip) for clip in X]
         if augmentation is not None and augmentation["pitch_semitones"] > 0:
             shifted = pitch_shifted_clips(X, spectrogram.sr, augmentation["pitch_semitones"])
@@ -597,6 +642,8 @@ class MaskResynthesizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             invariance=invariance,
             segment_frames=self.invariant_segment,
             augmentation=augmentation,
+            validation=validation,
+            n_iter_no_change=self.discriminative_n_iter_no_change,
         )
 
     def _steps(self):

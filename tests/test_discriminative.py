@@ -422,3 +422,70 @@ def test_pitch_shifted_clips_move_a_tone_by_the_interval():
 
     assert abs(peak(down) - 220) < 2 and abs(peak(up) - 880) < 2
     assert pitch_shifted_clips([tone], sr, 0) == []
+
+
+def test_early_stopping_stops_after_n_iter_no_change_and_keeps_the_best_epoch():
+    train, held = _stems(seed=0), _stems(seed=1)
+    spec = SpectrogramTransformer(SR, 100, n_frames=1).fit(train)
+    R = np.repeat(np.eye(2), 4, axis=0)
+    stfts = [spec.stft(s) for s in train]
+    validation = ([spec.stft(s) for s in held], np.array([0, 1]))
+
+    def fine_tune(n_epochs, n_iter_no_change):
+        ae = StackedRBMAutoencoder(
+            (16, 8), input_size=spec.chunk_size_, max_iter=2, n_threads=1, random_state=0
+        ).fit(spec.transform(train))
+        # A large step: the validation loss goes up and down.
+        curves = discriminative_fine_tune(
+            ae, spec, R, stfts, np.array([0, 1]), n_epochs=n_epochs, n_mixtures=640,
+            learning_rate=0.3, random_state=0, n_threads=1, validation=validation,
+            n_iter_no_change=n_iter_no_change,
+        )  # fmt: skip
+        return curves, ae
+
+    (loss_curve, val_curve), stopped = fine_tune(20, 2)
+    best = int(np.argmin(val_curve))
+    assert len(val_curve) == len(loss_curve) == best + 1 + 2 < 20
+    assert all(v >= val_curve[best] for v in val_curve[best + 1 :])
+    # The weights kept are those after the best epoch: training just that long gives them.
+    (_, val_best), exact = fine_tune(best + 1, 100)
+    np.testing.assert_allclose(val_best, val_curve[: best + 1], rtol=1e-6)
+    for a, b in zip(
+        stopped._layers()[0] + stopped._layers()[1], exact._layers()[0] + exact._layers()[1]
+    ):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="needs invariance=None"):
+        discriminative_fine_tune(
+            stopped, spec, R, stfts, np.array([0, 1]), n_epochs=1, n_mixtures=64,
+            invariance="pit", validation=validation,
+        )  # fmt: skip
+
+
+def test_separator_holds_out_clips_for_early_stopping():
+    from skaesep.resynthesis import _held_out
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    held = _held_out(labels, 0.25, np.random.RandomState(0))
+    # One of four, one of two (at least one), none of a single clip.
+    assert [int(held[labels == k].sum()) for k in range(3)] == [1, 1, 0]
+    stems = np.concatenate([_stems(seed=0), _stems(seed=1)])
+    names = ["tone", "noise", "tone", "noise"]
+    pipe = make_preset(
+        "separation", random_state=0, sr=SR, bandwidth=100, layer_sizes=(16, 8), max_iter=2
+    ).pipeline
+    sep = MaskResynthesizer(
+        pipe,
+        discriminative_epochs=4,
+        discriminative_mixtures=640,
+        discriminative_validation_fraction=0.5,
+        random_state=0,
+    ).fit(stems, names)
+    assert (
+        1 <= len(sep.discriminative_validation_curve_) == len(sep.discriminative_loss_curve_) <= 4
+    )
+    assert (
+        sep.set_params(discriminative_validation_fraction=None)
+        .fit(stems, names)
+        .discriminative_validation_curve_
+        == []
+    )
