@@ -18,10 +18,12 @@ last command joins them into ``OUT.json`` and ``OUT.rst``::
 
 Methods of a model part (``--budget`` clips per instrument, ``--seed``):
 
-* ``skaesep told``: the ``"separation"`` preset (``random_state=seed``) fitted
-  on the budget's training segments, ``separate(mix, sources=names)``; the
-  large budget's seed 0 is the built-in model ``default`` (the same
-  training audio, preset and seed, trained by
+* ``skaesep told``: the suite's plain preset, the ``"separation"`` preset
+  (``random_state=seed``) with its earlier network :data:`PLAIN_LAYERS`,
+  fitted on the budget's training segments, ``separate(mix,
+  sources=names)`` (:data:`DEFAULT_LEVER` is today's preset); the large
+  budget's seed 0 is the built-in model ``default`` (the same training
+  audio and seed, today's preset, trained by
   ``scripts/train_default_model.py``);
 * ``skaesep auto``: ``separate(mix, sources="auto")`` (the model's presence
   detector chooses among its eight instruments);
@@ -40,9 +42,10 @@ The ``cli`` part (small budget) checks that the command line reproduces
 ``skaesep auto``: ``skaesep train`` on a folder of the same training clips
 (``--seed``, default preset and segment length), then ``skaesep separate`` of
 every test mixture written as a WAV file, without ``--instruments``; the
-stems it writes are read back and scored as ``skaesep auto (CLI)``.
+stems it writes are read back and scored as ``skaesep auto (CLI)``, beside
+the Python auto mode of the same configuration (:data:`DEFAULT_LEVER`).
 
-A ``lever`` part (small budget) trains the ``"separation"`` preset with one
+A ``lever`` part (small budget) trains the plain preset with one
 of :data:`LEVERS`' overrides on the same seed's training clips and scores it
 told and auto, beside the plain preset of the ``small`` part of that seed; a
 lever of :data:`PRESENCE_LEVERS` keeps that part's fitted network and fits
@@ -58,6 +61,7 @@ instruments, best permutation).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -80,6 +84,9 @@ from skaesep.presets import make_preset
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = _suite.DATA / "models"
+#: Layers of the suite's plain preset: the ``"separation"`` preset's network
+#: until it was widened (the small parts and levers in docs/ start from it).
+PLAIN_LAYERS = (512, 256)
 #: Frames per instrument the NMF dictionaries learn on (the large budget has
 #: about 45 000; every third is kept).
 NMF_MAX_FRAMES = 15000
@@ -97,6 +104,8 @@ LEVERS = {
     # Other draws of the plain preset on the same clips, for averaging seeds.
     **{f"draw-{k}": dict(random_state=k) for k in (101, 102)},
 }
+#: The draws that, with the plain preset, give each lever a second baseline.
+DRAWS = ("draw-101", "draw-102")
 # Twice the units in both layers (code layer 512).
 LEVERS["wide"] = dict(
     pipeline__autoencoder__layer_sizes=(1024, 512), pipeline__clusterer__n_units=None
@@ -105,14 +114,15 @@ LEVERS["wide"] = dict(
 LEVERS["context-3"] = dict(
     LEVERS["wide"], pipeline__spectrogram__n_frames=3, pipeline__autoencoder__input_size=None
 )
+#: The lever that is today's ``"separation"`` preset (what ``skaesep train``
+#: fits): the suite's plain preset is that preset with its earlier network.
+DEFAULT_LEVER = "wide"
 #: Test-time levers: the small part's model of the seed with its presence
 #: detector fitted again with these overrides (the network is kept, frozen).
 PRESENCE_LEVERS = {
     "presence-1000": dict(presence_mixtures=1000),
     "presence-1000-t0.2": dict(presence_mixtures=1000, presence_threshold=0.2),
 }
-#: The presence lever that is ``skaesep train``'s default, the CLI part's Python reference.
-CLI_DETECTOR = "presence-1000"
 #: Averaging levers: the plain model of the seed and these levers' models, combined
 #: by :class:`SeedAverage`.
 AVERAGE_LEVERS = {"average-3": ("draw-101", "draw-102")}
@@ -200,12 +210,20 @@ def fit_lever(lever, seed, train):
 
 
 def _fit_cached(name, seed, train, description, **overrides):
-    """The ``"separation"`` preset with ``overrides`` fitted on ``train``, cached as ``name``."""
-    path = MODELS / f"{name}.skaesep"
+    """The ``"separation"`` preset with ``overrides`` fitted on ``train``, cached.
+
+    The file is ``name`` and a digest of the model's parameters: a cached fit
+    of another configuration (an earlier preset) is not taken for this one.
+    """
+    model = make_preset("separation", random_state=seed, layer_sizes=PLAIN_LAYERS)
+    model.set_params(**overrides)
+    params = model.get_params(deep=True)
+    config = sorted((k, repr(v)) for k, v in params.items() if not hasattr(v, "get_params"))
+    digest = hashlib.sha1(json.dumps(config).encode()).hexdigest()[:10]
+    path = MODELS / f"{name}_{digest}.skaesep"
     if path.is_file():
         return load_model(path), f"cached {path.name}", 0.0
     t0 = time.perf_counter()
-    model = make_preset("separation", random_state=seed).set_params(**overrides)
     model.fit(train.data, train.target)
     seconds = time.perf_counter() - t0
     MODELS.mkdir(parents=True, exist_ok=True)
@@ -514,11 +532,9 @@ def collect(parts):
     for key, p in sorted(parts.items()):
         if not key.startswith("cli"):
             continue
-        # The Python auto mode with the detector skaesep train fits now, else the small part's.
-        python = parts.get(f"lever_{CLI_DETECTOR}_seed{p['seed']}")
-        python_method = f"skaesep auto [{CLI_DETECTOR}]"
-        if python is None:
-            python, python_method = small_part(p["seed"]), "skaesep auto"
+        # The Python auto mode of the configuration skaesep train fits.
+        python = parts.get(f"lever_{DEFAULT_LEVER}_seed{p['seed']}")
+        python_method = f"skaesep auto [{DEFAULT_LEVER}]"
         for split in splits:
             row = {"seed": p["seed"]}
             pairs = (
@@ -552,17 +568,41 @@ def collect(parts):
                 entry = {"seed": p["seed"], "mean_sdr": s["mean_sdr"]}
                 if base_rows:
                     entry["gain"] = s["mean_sdr"] - summarise_rows(base_rows)["mean_sdr"]
+                draws = [base] + [parts.get(f"lever_{d}_seed{p['seed']}") for d in DRAWS]
+                if mode == "told" and all(draws) and p["lever"] not in (*DRAWS, *PRESENCE_LEVERS):
+                    told = [summarise_rows(base_rows)["mean_sdr"]] + [
+                        summarise_rows(d["results"][split][f"skaesep told [{n}]"]["rows"])[
+                            "mean_sdr"
+                        ]
+                        for d, n in zip(draws[1:], DRAWS)
+                    ]
+                    entry["gain_draws"] = s["mean_sdr"] - float(np.mean(told))
                 if mode == "auto":
                     entry["exact"] = s["exact"] / s["mixtures"]
                 levers.setdefault(p["lever"], {}).setdefault(split, {}).setdefault(
                     mode, []
                 ).append(entry)
+    default = {}
+    for key, p in sorted(parts.items()):
+        base = small_part(p["seed"]) if key.startswith(f"lever_{DEFAULT_LEVER}_") else None
+        for split in splits if base else ():
+            for mode in ("told", "auto"):
+                rows = p["results"][split][f"skaesep {mode} [{DEFAULT_LEVER}]"]["rows"]
+                nmf = base["results"][split][f"NMF {mode}"]["rows"]
+                default.setdefault(split, {}).setdefault(mode, []).append(
+                    {
+                        "seed": p["seed"],
+                        "skaesep": summarise_rows(rows)["mean_sdr"],
+                        "nmf": summarise_rows(nmf)["mean_sdr"],
+                    }
+                )
     return {
         "table": table,
         "per_instrument": per_instrument,
         "detection": detection,
         "cli": cli,
         "levers": levers,
+        "default": default,
     }
 
 
@@ -631,6 +671,27 @@ def write_rst(path, summary, info):
             header,
             rows,
         )
+    rows = []
+    for split, by_mode in summary.get("default", {}).items():
+        cells, seeds = [], set()
+        for mode in ("told", "auto"):
+            entries = by_mode[mode]
+            seeds |= {e["seed"] for e in entries}
+            cells += [
+                _fmt(mean_sd([e["skaesep"] for e in entries])),
+                _fmt(mean_sd([e["nmf"] for e in entries])),
+                _fmt(mean_sd([e["skaesep"] - e["nmf"] for e in entries]), "+"),
+            ]
+        rows.append([split, str(sorted(seeds)), *cells])
+    if rows:
+        lines += _list_table(
+            f"Today's separation preset (the {DEFAULT_LEVER} lever) against supervised NMF, "
+            "small budget: mean SDR (dB), mean ± sd over seeds (of the per-seed differences "
+            "for the gaps)",
+            ["split", "seeds", "skaesep told", "NMF told", "told - NMF told", "skaesep auto"]
+            + ["NMF auto", "auto - NMF auto"],
+            rows,
+        )
     for budget, by_split in summary["table"].items():
         configs = sorted(
             {m for cell in by_split.values() if isinstance(cell, dict) for m in cell} - set(order)
@@ -697,6 +758,22 @@ def write_rst(path, summary, info):
             rows,
         )
     rows = []
+    for lever, by_split in summary.get("levers", {}).items():
+        entries = {s: by_split.get(s, {}).get("told", []) for s in _suite.SPLITS}
+        if not any("gain_draws" in e for v in entries.values() for e in v):
+            continue
+        seeds = sorted({e["seed"] for v in entries.values() for e in v if "gain_draws" in e})
+        cells = [_fmt(mean_sd([e.get("gain_draws") for e in v]), "+") for v in entries.values()]
+        rows.append([lever, str(seeds), *cells])
+    if rows:
+        lines += _list_table(
+            "Levers, told, small budget: change from the mean of three draws of the plain "
+            f"preset on the same clips (the small part and {', '.join(DRAWS)}), mean ± sd over "
+            "seeds",
+            ["lever", "seeds", *_suite.SPLITS],
+            rows,
+        )
+    rows = []
     for split, by_seed in summary.get("cli", {}).items():
         for row in by_seed:
             cells = []
@@ -707,7 +784,7 @@ def write_rst(path, summary, info):
     if rows:
         lines += _list_table(
             "Command line without hints (skaesep train + skaesep separate) against the Python "
-            f"auto mode (the {CLI_DETECTOR} lever, the detector skaesep train fits), small "
+            f"auto mode (the {DEFAULT_LEVER} lever, the configuration skaesep train fits), small "
             "budget: mean SDR (dB) and exact set detected",
             ["split", "seed", "CLI SDR", "CLI exact set", "Python SDR", "Python exact set"],
             rows,

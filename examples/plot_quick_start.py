@@ -7,7 +7,7 @@ Train a separator on isolated recordings of three synthetic instruments
 score the estimates with BSS Eval beside the unprocessed mixture and the
 oracle ratio mask, and compare the estimated with the true spectrograms.
 
-The model is the ``"separation"`` preset (frame-level input, a 533-512-256
+The model is the ``"separation"`` preset (frame-level input, a 533-1024-512
 network, discriminative fine-tuning through the masks; see :doc:`/user_guide`)
 with fewer epochs and training mixtures, so that the page builds in seconds.
 """
