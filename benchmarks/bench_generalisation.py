@@ -130,6 +130,7 @@ AVERAGE_LEVERS = {"average-3": ("draw-101", "draw-102")}
 SMALL_PART_PRESENCE_MIXTURES = 200
 BASELINES = ("mixture", "oracle ratio mask", "blind NMF + k-means")
 MAIN_METHODS = ("skaesep told", "skaesep auto", "NMF told", "NMF auto")
+NMF_METHODS = MAIN_METHODS[2:]
 
 
 def log(msg):
@@ -301,19 +302,37 @@ def part_baselines(splits):
     return {"results": run_methods(methods, splits)}
 
 
-def part_model(budget, seed, splits, mask_powers):
+def part_model(budget, seed, splits, mask_powers, previous=None):
+    """A budget's skaesep and NMF methods; NMF's taken from ``previous`` (a part) when given."""
     train = splits[0].train
     model, origin, fit_s = fit_skaesep(budget, seed, train)
     log(f"skaesep {budget} seed {seed}: {origin}")
-    nmf, nmf_s = fit_nmf(budget, seed, train)
-    log(f"NMF {budget} seed {seed}: {nmf_s:.0f} s, auto threshold {nmf.auto_threshold}")
-
-    methods = [
-        *skaesep_methods(model),
-        ("NMF told", told(lambda m: nmf.supervised(m.mix, list(m.instruments)))),
-        ("NMF auto", auto(lambda m: nmf.auto(m.mix))),
-    ]
+    methods = skaesep_methods(model)
+    nmf_rows = {}
+    if previous is None:
+        nmf, nmf_s = fit_nmf(budget, seed, train)
+        log(f"NMF {budget} seed {seed}: {nmf_s:.0f} s, auto threshold {nmf.auto_threshold}")
+        nmf_info = {
+            "nmf_fit_s": round(nmf_s, 1),
+            "nmf_auto_threshold": nmf.auto_threshold,
+            "nmf_auto_calibration": {str(k): int(v) for k, v in nmf.auto_calibration.items()},
+        }
+        methods += [
+            ("NMF told", told(lambda m: nmf.supervised(m.mix, list(m.instruments)))),
+            ("NMF auto", auto(lambda m: nmf.auto(m.mix))),
+        ]
+    else:
+        keys = ("nmf_fit_s", "nmf_auto_threshold", "nmf_auto_calibration")
+        nmf_info = {k: previous[k] for k in keys}
+        nmf_info["nmf_reused_from"] = previous["info"]["command"]
+        for split in splits:
+            nmf_rows[split.name] = {n: previous["results"][split.name][n] for n in NMF_METHODS}
+            for reused in nmf_rows[split.name].values():
+                if [r["mixture"] for r in reused["rows"]] != [m.name for m in split.mixtures]:
+                    raise RuntimeError(f"the previous part scored other {split.name} mixtures")
     results = run_methods(methods, splits)
+    for split, reused in nmf_rows.items():
+        results[split].update(reused)
     default_power = model.mask_power
     for p in mask_powers:
         model.set_params(mask_power=p)
@@ -328,9 +347,7 @@ def part_model(budget, seed, splits, mask_powers):
         "train_segments": int(len(train.data)),
         "train_clips": train.clips,
         "skaesep_fit_s": round(fit_s, 1),
-        "nmf_fit_s": round(nmf_s, 1),
-        "nmf_auto_threshold": nmf.auto_threshold,
-        "nmf_auto_calibration": {str(k): int(v) for k, v in nmf.auto_calibration.items()},
+        **nmf_info,
         "results": results,
     }
 
@@ -812,6 +829,12 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="2 mixtures per split (smoke test, not for docs)"
     )
+    parser.add_argument(
+        "--reuse-nmf",
+        action="store_true",
+        help="with a budget's --part: take the NMF rows from that part's last run "
+        "(NMF does not depend on skaesep's model), fit and score only skaesep",
+    )
     args = parser.parse_args(argv)
     if bool(args.part) == args.collect:
         parser.error("give --part or --collect")
@@ -854,7 +877,10 @@ def main(argv=None):
         result = part_lever(args.lever, args.seed, splits)
         name = f"lever_{args.lever}_seed{args.seed}"
     else:
-        result = part_model(args.part, args.seed, splits, args.mask_powers)
+        previous = None
+        if args.reuse_nmf:
+            previous = json.loads((parts_dir / f"{args.part}_seed{args.seed}.json").read_text())
+        result = part_model(args.part, args.seed, splits, args.mask_powers, previous)
         name = f"{args.part}_seed{args.seed}"
     result["info"] = {
         "command": " ".join(["python benchmarks/bench_generalisation.py", *sys.argv[1:]]),
