@@ -110,6 +110,8 @@ DRAWS = ("draw-101", "draw-102")
 LEVERS["wide"] = dict(
     pipeline__autoencoder__layer_sizes=(1024, 512), pipeline__clusterer__n_units=None
 )
+# "wide" with three times the discriminative epochs (early-stop showed 10 too few).
+LEVERS["wide-30"] = dict(LEVERS["wide"], discriminative_epochs=30)
 # "wide" with three frames of time context per chunk (overlapping chunks averaged).
 LEVERS["context-3"] = dict(
     LEVERS["wide"], pipeline__spectrogram__n_frames=3, pipeline__autoencoder__input_size=None
