@@ -578,6 +578,9 @@ def collect(parts):
         else:
             name = f"presence-{detector}"
             bases["auto"] = (parts.get(f"lever_{name}_seed{p['seed']}"), f"skaesep auto [{name}]")
+        # Told is also compared with the mean of the plain model's draws on the same clips.
+        draws = [parts.get(f"lever_{d}_seed{p['seed']}") for d in DRAWS]
+        with_draws = all(draws) and p["lever"] not in (*DRAWS, *PRESENCE_LEVERS)
         for split in splits:
             for mode in ("told", "auto"):
                 lever_rows = p["results"][split][f"skaesep {mode} [{p['lever']}]"]["rows"]
@@ -586,16 +589,16 @@ def collect(parts):
                 s = summarise_rows(lever_rows)
                 entry = {"seed": p["seed"], "mean_sdr": s["mean_sdr"]}
                 if base_rows:
-                    entry["gain"] = s["mean_sdr"] - summarise_rows(base_rows)["mean_sdr"]
-                draws = [base] + [parts.get(f"lever_{d}_seed{p['seed']}") for d in DRAWS]
-                if mode == "told" and all(draws) and p["lever"] not in (*DRAWS, *PRESENCE_LEVERS):
-                    told = [summarise_rows(base_rows)["mean_sdr"]] + [
-                        summarise_rows(d["results"][split][f"skaesep told [{n}]"]["rows"])[
-                            "mean_sdr"
+                    base_sdr = summarise_rows(base_rows)["mean_sdr"]
+                    entry["gain"] = s["mean_sdr"] - base_sdr
+                    if mode == "told" and with_draws:
+                        draw_sdrs = [base_sdr] + [
+                            summarise_rows(d["results"][split][f"skaesep told [{n}]"]["rows"])[
+                                "mean_sdr"
+                            ]
+                            for d, n in zip(draws, DRAWS)
                         ]
-                        for d, n in zip(draws[1:], DRAWS)
-                    ]
-                    entry["gain_draws"] = s["mean_sdr"] - float(np.mean(told))
+                        entry["gain_draws"] = s["mean_sdr"] - float(np.mean(draw_sdrs))
                 if mode == "auto":
                     entry["exact"] = s["exact"] / s["mixtures"]
                 levers.setdefault(p["lever"], {}).setdefault(split, {}).setdefault(
@@ -603,8 +606,12 @@ def collect(parts):
                 ).append(entry)
     default = {}
     for key, p in sorted(parts.items()):
-        base = small_part(p["seed"]) if key.startswith(f"lever_{DEFAULT_LEVER}_") else None
-        for split in splits if base else ():
+        if not key.startswith(f"lever_{DEFAULT_LEVER}_seed"):
+            continue
+        base = small_part(p["seed"])
+        if base is None:
+            continue
+        for split in splits:
             for mode in ("told", "auto"):
                 rows = p["results"][split][f"skaesep {mode} [{DEFAULT_LEVER}]"]["rows"]
                 nmf = base["results"][split][f"NMF {mode}"]["rows"]
